@@ -1,0 +1,1 @@
+"""dunning-agent: the LangGraph agent (state, nodes, graphs, policy)."""

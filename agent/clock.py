@@ -1,0 +1,75 @@
+"""The one injectable clock: every piece of code asks it for the time.
+
+``SystemClock`` is the wall clock. ``FixedClock`` is one instant (tests, replays).
+``DayClock`` is "a date alone": for every account it answers a time inside that
+account's sending window on that date, in the account's own time zone, which is
+what ``--as-of DATE`` means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+
+class Clock(Protocol):
+    def now(self, tz: ZoneInfo | None = None) -> datetime:
+        """The current instant, aware, expressed in ``tz`` (UTC when omitted)."""
+        ...
+
+
+class SystemClock:
+    def now(self, tz: ZoneInfo | None = None) -> datetime:
+        return datetime.now(tz or UTC)
+
+
+@dataclass(frozen=True)
+class FixedClock:
+    instant: datetime
+
+    def __post_init__(self) -> None:
+        if self.instant.tzinfo is None:
+            raise ValueError("FixedClock needs an aware datetime")
+
+    def now(self, tz: ZoneInfo | None = None) -> datetime:
+        return self.instant.astimezone(tz or UTC)
+
+
+@dataclass(frozen=True)
+class DayClock:
+    """A calendar day; each time zone sees it at ``local_time`` on that day."""
+
+    day: date
+    local_time: time = time(10, 0)
+
+    def now(self, tz: ZoneInfo | None = None) -> datetime:
+        return datetime.combine(self.day, self.local_time, tzinfo=tz or UTC)
+
+
+def parse_as_of(value: str | None) -> Clock:
+    """``--as-of``: nothing is the wall clock, a date is a DayClock, a timestamp is fixed."""
+    if not value:
+        return SystemClock()
+    try:
+        if len(value) == 10:
+            return DayClock(date.fromisoformat(value))
+        instant = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"--as-of: {value!r} is neither a date (YYYY-MM-DD) nor an ISO 8601 timestamp"
+        ) from exc
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return FixedClock(instant)
+
+
+def to_utc_naive(value: datetime) -> datetime:
+    """Databases here store UTC without a zone; this is the one conversion in."""
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def from_utc_naive(value: datetime) -> datetime:
+    """...and the one conversion out."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

@@ -1,0 +1,141 @@
+"""The agent's configuration: environment variables (``DUNNING_*``) over an optional
+``dunning.toml`` (path from ``--config`` or ``DUNNING_CONFIG``) over the defaults.
+
+Policy numbers nest under ``policy``: ``[policy]`` in the TOML file,
+``DUNNING_POLICY__MIN_GAP_DAYS=7`` in the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from agent.policy_config import PolicyConfig
+
+_toml_path: Path | None = None
+
+
+class ConfigError(Exception):
+    """A configuration value is wrong; the message names the setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DUNNING_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    database_url: str = Field("sqlite:///dunning.db", description="SQLAlchemy URL of the ledger")
+    checkpoint_db: str | None = Field(
+        None, description="SQLite file of the LangGraph checkpoints (default: beside the ledger)"
+    )
+    smtp_host: str | None = Field(None, description="SMTP server; unset: the Maildir outbox")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["none", "starttls", "ssl"] = "starttls"
+    smtp_timeout: float = Field(30.0, gt=0, description="seconds per SMTP operation")
+    smtp_retries: int = Field(4, ge=1, description="attempts on a transient SMTP error")
+    outbox_dir: Path = Field(Path("outbox"), description="Maildir written when no SMTP host")
+    company_name: str = "Example Supplies Ltd"
+    from_address: str = "ar@example.com"
+    from_name: str | None = Field(None, description="display name of From (default: company)")
+    reply_to: str | None = None
+    payment_link_template: str = Field(
+        "https://pay.example.com/invoice/{invoice_number}",
+        description="link for invoices without one; {invoice_number}, {customer_id}",
+    )
+    default_timezone: str = "UTC"
+    default_language: Literal["en", "de"] = "en"
+    engine: Literal["offline"] = "offline"
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("payment_link_template")
+    @classmethod
+    def _placeholders(cls, value: str) -> str:
+        try:
+            value.format(invoice_number="X", customer_id="Y")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"only {{invoice_number}} and {{customer_id}} may appear, got {value!r}"
+            ) from exc
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if _toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_toml_path))
+        return tuple(sources)
+
+    @property
+    def sender_domain(self) -> str:
+        return self.from_address.rpartition("@")[2] or "localhost"
+
+    def shown(self) -> dict[str, Any]:
+        """The effective configuration with secrets masked (``dunning config show``)."""
+        data = self.model_dump(mode="json")
+        if self.smtp_password is not None:
+            data["smtp_password"] = "********"
+        data["database_url"] = _mask_url(self.database_url)
+        return data
+
+
+def _mask_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at or ":" not in creds:
+        return url
+    user = creds.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:********@{host}"
+
+
+def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment and the TOML file; a bad value raises ConfigError."""
+    global _toml_path
+    path = config_path or os.environ.get("DUNNING_CONFIG")
+    _toml_path = Path(path) if path else None
+    if _toml_path is not None and not _toml_path.is_file():
+        raise ConfigError(f"config file {_toml_path} does not exist")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+    except ValueError as exc:  # a TOML syntax error
+        raise ConfigError(f"{_toml_path}: {exc}") from None
+    finally:
+        _toml_path = None
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        env = "DUNNING_" + "__".join(part.upper() for part in loc)
+        lines.append(f"setting {'.'.join(loc)} ({env}): {error['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -1,0 +1,1 @@
+"""The eval harness, labeled cases and simulation (see ../shared/eval-cases.md)."""

@@ -1,0 +1,1 @@
+"""What the agent uses to touch the world: the ledger, drafting, mail transports, imports."""

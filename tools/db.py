@@ -1,0 +1,87 @@
+"""Database engine, sessions and schema migrations.
+
+The schema is versioned (``schema_version``). A new database is created from the
+current tables and stamped with ``SCHEMA_VERSION``; an older one is brought up
+step by step by ``MIGRATIONS`` so an upgrade keeps the data; a newer one is
+refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session, SQLModel, create_engine
+
+from tools import tables  # noqa: F401  (registers the tables)
+
+SCHEMA_VERSION = 1
+
+Migration = Callable[[Connection], None]
+MIGRATIONS: dict[int, Migration] = {
+    # version N -> N+1, e.g.
+    # 1: lambda conn: conn.execute(sa.text("ALTER TABLE accounts ADD COLUMN region TEXT")),
+}
+
+
+class SchemaError(Exception):
+    pass
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def current_version(conn: Connection) -> int | None:
+    if not sa.inspect(conn).has_table("schema_version"):
+        return None
+    row = conn.execute(sa.text("SELECT version FROM schema_version WHERE id = 1")).first()
+    return None if row is None else int(row[0])
+
+
+def migrate(engine: Engine, target: int | None = None) -> int:
+    """Create or upgrade the schema; returns the version now in place."""
+    target = SCHEMA_VERSION if target is None else target
+    with engine.begin() as conn:
+        version = current_version(conn)
+        if version is None:
+            SQLModel.metadata.create_all(conn)
+            conn.execute(
+                sa.text("INSERT INTO schema_version (id, version) VALUES (1, :v)"), {"v": target}
+            )
+            return target
+        if version > target:
+            raise SchemaError(
+                f"the database schema is version {version}, newer than this program's {target}"
+            )
+        while version < target:
+            MIGRATIONS[version](conn)
+            version += 1
+            conn.execute(sa.text("UPDATE schema_version SET version = :v"), {"v": version})
+        return version
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,201 @@
+"""The ledger's tables (sqlmodel): accounts and contacts, invoices, payments, the
+outbox of messages, promises, holds, disputes, escalations and the decision log.
+
+Money is stored exactly (``MoneyType``: NUMERIC on PostgreSQL, text on SQLite,
+``Decimal`` in Python). Timestamps are naive UTC (see ``agent.clock``); calendar
+dates are the account's local dates.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import JSON, Column, Field, SQLModel
+
+
+class MoneyType(sa.types.TypeDecorator):
+    """Exact decimals everywhere: SQLite has no decimal type, so it gets text."""
+
+    impl = sa.String(40)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(sa.Numeric(20, 6))
+        return dialect.type_descriptor(sa.String(40))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = Decimal(value)
+        return value if dialect.name == "postgresql" else str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+def money(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(MoneyType(), **kwargs))
+
+
+def json_list(**kwargs: Any) -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False, **kwargs))
+
+
+class SchemaVersion(SQLModel, table=True):
+    __tablename__ = "schema_version"
+    id: int = Field(default=1, primary_key=True)
+    version: int
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "accounts"
+    id: str = Field(primary_key=True, max_length=100)
+    name: str
+    timezone: str = "UTC"
+    language: str = "en"
+    human_flagged: bool = False
+    flag_reason: str | None = None
+    opted_out: bool = False
+    credit_hold: bool = False
+    next_review_at: datetime | None = Field(default=None, index=True)
+    created_at: datetime
+    updated_at: datetime
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contacts"
+    __table_args__ = (sa.UniqueConstraint("account_id", "email"),)
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True)
+    email: str
+    name: str | None = None
+    role: str = "billing"
+    undeliverable: bool = False
+    opted_out: bool = False
+
+
+class Invoice(SQLModel, table=True):
+    __tablename__ = "invoices"
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True, max_length=100)
+    account_id: str = Field(foreign_key="accounts.id", index=True)
+    currency: str = Field(max_length=3)
+    amount: Decimal = money(nullable=False)
+    balance: Decimal = money(nullable=False)
+    issue_date: date
+    due_date: date
+    status: str = Field(default="open", index=True)  # open, paid
+    paid_date: date | None = None
+    payment_link: str | None = None
+    pdf_path: str | None = None
+    source_hash: str | None = None
+    """Hash of the import row last applied: re-importing the same row changes nothing."""
+
+
+class Payment(SQLModel, table=True):
+    __tablename__ = "payments"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=64)
+    invoice_id: int = Field(foreign_key="invoices.id", index=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True)
+    amount: Decimal = money(nullable=False)
+    paid_date: date
+    reference: str | None = None
+
+
+class Message(SQLModel, table=True):
+    """The outbox: one row per chase message, with its fixed key and Message-ID."""
+
+    __tablename__ = "messages"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=64)
+    message_id: str = Field(unique=True, max_length=255)
+    account_id: str = Field(foreign_key="accounts.id", index=True)
+    direction: str = "out"
+    stage: str
+    tone: str
+    language: str = "en"
+    invoices: list[str] = json_list()
+    local_day: date
+    to_addrs: list[str] = json_list()
+    subject: str
+    body: str
+    state: str = Field(default="queued", index=True)  # queued, sending, sent, failed
+    attempts: int = 0
+    error: str | None = None
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+class PromiseRow(SQLModel, table=True):
+    __tablename__ = "promises"
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True)
+    made_on: date
+    promise_date: date
+    amount: Decimal | None = money(nullable=True)
+    invoices: list[str] = json_list()
+    status: str = "open"  # open, kept, broken
+    source: str | None = None
+
+
+class HoldRow(SQLModel, table=True):
+    """A timed pause: a claim of payment or an absence."""
+
+    __tablename__ = "holds"
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True)
+    kind: str  # paid_claim, absence
+    made_on: date
+    until: date
+    source: str | None = None
+
+
+class DisputeRow(SQLModel, table=True):
+    __tablename__ = "disputes"
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True)
+    opened_on: date
+    invoices: list[str] = json_list()
+    reason: str = ""
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    note: str | None = None
+
+
+class EscalationRow(SQLModel, table=True):
+    __tablename__ = "escalations"
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True)
+    opened_on: date
+    opened_at: datetime
+    reason: str
+    invoices: list[str] = json_list()
+    resolved_at: datetime | None = None
+    resolved_on: date | None = None
+    resolved_by: str | None = None
+    note: str | None = None
+
+
+class DecisionRow(SQLModel, table=True):
+    """The decision log: every decision, wait and hold included."""
+
+    __tablename__ = "decisions"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True)
+    invoices: list[str] = json_list()
+    action: str = Field(index=True)
+    stage: str | None = None
+    tone: str | None = None
+    reason: str
+    policy_version: str
+    engine: str
+    next_review_at: datetime | None = None
+    message_key: str | None = None
+    dry_run: bool = False

@@ -65,11 +65,11 @@ def parse_as_of(value: str | None) -> Clock:
     return FixedClock(instant)
 
 
-def to_utc_naive(value: datetime) -> datetime:
-    """Databases here store UTC without a zone; this is the one conversion in."""
-    return value.astimezone(UTC).replace(tzinfo=None)
+def to_utc(value: datetime) -> datetime:
+    """Timestamps are stored as aware UTC (sqlmodel's UTCDateTime); the one conversion in."""
+    if value.tzinfo is None:
+        raise ValueError(f"a naive datetime {value} cannot be stored: give it a time zone")
+    return value.astimezone(UTC)
 
 
-def from_utc_naive(value: datetime) -> datetime:
-    """...and the one conversion out."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+to_utc_naive = to_utc  # TODO(remove): old name, kept while tools/seed.py moves over

@@ -143,6 +143,8 @@ class _Chase:
         """Open invoices whose final notice is ``escalate_after_final_days`` old."""
         found = []
         for invoice in self.snapshot.open_invoices:
+            if invoice.balance <= 0:
+                continue  # paid off: not "still unpaid"
             finals = [
                 on for on, s in self.sent_by_invoice.get(invoice.number, []) if s == "final_notice"
             ]
@@ -155,6 +157,15 @@ class _Chase:
                 continue  # a person already took it over after that notice
             found.append((invoice.number, final_on))
         return found
+
+    def person_dates(self) -> list[date]:
+        """Later days on which a final notice turns old enough to escalate."""
+        dates = []
+        for invoice in self.snapshot.open_invoices:
+            for on, stage in self.sent_by_invoice.get(invoice.number, []):
+                if stage == "final_notice":
+                    dates.append(on + timedelta(days=self.policy.escalate_after_final_days))
+        return [d for d in dates if d > self.today]
 
     def upcoming_dates(self) -> list[date]:
         """Every later day on which a wait could turn into something else."""
@@ -283,7 +294,8 @@ def decide(snapshot: AccountSnapshot, now: datetime, policy: PolicyConfig) -> De
             f"the next may go on {resume}",
             stage=stage,
             invoices=named,
-            next_review=on_day(resume),
+            # the escalation after a final notice is not held back by the gap
+            next_review=on_day(min([resume, *chase.person_dates()])),
         )
     if not snapshot.emails:
         return Decision(

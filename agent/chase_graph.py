@@ -1,0 +1,191 @@
+"""The chase graph: one LangGraph thread per account (``chase:<account id>``).
+
+load -> decide -> draft -> verify -> send -> record; a wait, a hold or an escalate
+goes from decide straight to record, and a draft that fails verification is not
+sent: the account is escalated with the reason. The policy decides, the drafter
+writes, plain code verifies and sends. The same graph serves the CLI pass, the
+demo, and (later) the daemon, the eval harness and the simulator.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from agent.deps import Deps
+from agent.policy import decide as policy_decide
+from agent.state import ChaseState, decision_from_state, decision_to_state, escalated
+from agent.verify import verify_draft
+from tools import outbox
+from tools.drafting import Draft, draft_message
+from tools.ledger import record_decision
+from tools.mail import compose, make_message_id
+from tools.tables import Message
+
+RETRY_AFTER = timedelta(minutes=15)
+
+
+def thread_id(account_id: str) -> str:
+    return f"chase:{account_id}"
+
+
+def load(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    runtime.context.snapshot(state["account_id"], fresh=True)
+    return {"decision": None, "draft": None, "problems": [], "outcome": None, "message_key": None}
+
+
+def decide(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    snapshot = deps.snapshot(state["account_id"])
+    decision = policy_decide(snapshot, deps.local_now(snapshot), deps.settings.policy)
+    return {"decision": decision_to_state(decision)}
+
+
+def after_decide(state: ChaseState) -> str:
+    return "draft" if state["decision"] and state["decision"]["action"] == "send" else "record"
+
+
+def draft(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    snapshot = deps.snapshot(state["account_id"])
+    decision = decision_from_state(state["decision"] or {})
+    today = deps.local_now(snapshot).date()
+    written = draft_message(snapshot, decision, today, deps.settings.company_name)
+    return {
+        "draft": {
+            "subject": written.subject,
+            "body": written.body,
+            "language": written.language,
+            "template": written.template,
+            "invoices": list(written.invoices),
+        }
+    }
+
+
+def _draft_from_state(data: dict[str, Any]) -> Draft:
+    return Draft(
+        subject=data["subject"],
+        body=data["body"],
+        language=data["language"],
+        template=data["template"],
+        invoices=tuple(data["invoices"]),
+    )
+
+
+def verify(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    snapshot = deps.snapshot(state["account_id"])
+    decision = decision_from_state(state["decision"] or {})
+    problems = verify_draft(_draft_from_state(state["draft"] or {}), snapshot, decision)
+    if not problems:
+        return {"problems": []}
+    why = "the draft failed verification and was not sent: " + "; ".join(problems)
+    return {"problems": problems, "decision": decision_to_state(escalated(decision, why))}
+
+
+def after_verify(state: ChaseState) -> str:
+    return "record" if state.get("problems") else "send"
+
+
+def send(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    settings = deps.settings
+    snapshot = deps.snapshot(state["account_id"])
+    decision = decision_from_state(state["decision"] or {})
+    written = _draft_from_state(state["draft"] or {})
+    now = deps.local_now(snapshot)
+    key = outbox.message_key(
+        snapshot.account_id, decision.stage or "", decision.invoices, now.date()
+    )
+    if deps.dry_run:
+        return {"outcome": "dry_run", "message_key": key}
+    message_id = make_message_id(key, settings.sender_domain)
+    email = compose(
+        message_id=message_id,
+        from_addr=settings.from_address,
+        from_name=settings.from_name or settings.company_name,
+        reply_to=settings.reply_to,
+        to=list(snapshot.emails),
+        subject=written.subject,
+        body=written.body,
+        date=now,
+        headers={"X-Dunning-Account": snapshot.account_id, "X-Dunning-Stage": decision.stage or ""},
+    )
+    with deps.session() as session:
+        row = outbox.enqueue(
+            session,
+            Message(
+                key=key,
+                message_id=message_id,
+                account_id=snapshot.account_id,
+                stage=decision.stage or "",
+                tone=decision.tone or "",
+                language=written.language,
+                invoices=list(decision.invoices),
+                local_day=now.date(),
+                to_addrs=list(snapshot.emails),
+                subject=written.subject,
+                body=written.body,
+                state="queued",
+                created_at=deps.clock.now().replace(tzinfo=None),
+            ),
+        )
+        delivery = outbox.deliver(session, row, email, deps.transport, now)
+    update: dict[str, Any] = {"outcome": delivery.outcome, "message_key": key}
+    if delivery.outcome in ("in_doubt", "failed"):
+        update["decision"] = decision_to_state(escalated(decision, delivery.detail))
+    elif delivery.outcome == "retry_later":
+        retry = decision.__class__(
+            action="wait",
+            reason=f"{decision.reason}; not sent yet: {delivery.detail}",
+            stage=decision.stage,
+            tone=decision.tone,
+            invoices=decision.invoices,
+            next_review=now + RETRY_AFTER,
+            deferred=True,
+        )
+        update["decision"] = decision_to_state(retry)
+    return update
+
+
+def record(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    snapshot = deps.snapshot(state["account_id"])
+    decision = decision_from_state(state["decision"] or {})
+    if not deps.dry_run:
+        now = deps.local_now(snapshot)
+        with deps.session() as session:
+            record_decision(
+                session,
+                account_id=snapshot.account_id,
+                decision=decision,
+                at=now,
+                today=now.date(),
+                policy_version=deps.settings.policy.version,
+                engine=deps.engine_name,
+                message_key=state.get("message_key") if decision.action == "send" else None,
+            )
+    deps.forget(snapshot.account_id)
+    return {}
+
+
+def build_chase_graph(checkpointer: BaseCheckpointSaver | None = None) -> Any:
+    graph = StateGraph(ChaseState, context_schema=Deps)
+    graph.add_node("load", load)
+    graph.add_node("decide", decide)
+    graph.add_node("draft", draft)
+    graph.add_node("verify", verify)
+    graph.add_node("send", send)
+    graph.add_node("record", record)
+    graph.add_edge(START, "load")
+    graph.add_edge("load", "decide")
+    graph.add_conditional_edges("decide", after_decide, ["draft", "record"])
+    graph.add_edge("draft", "verify")
+    graph.add_conditional_edges("verify", after_verify, ["send", "record"])
+    graph.add_edge("send", "record")
+    graph.add_edge("record", END)
+    return graph.compile(checkpointer=checkpointer)

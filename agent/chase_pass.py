@@ -1,0 +1,117 @@
+"""One chase pass: every account due for a look goes through the chase graph once.
+
+Only accounts whose ``next_review_at`` has come are read (an indexed query), so a
+pass over a large ledger where little is due is near instant. One account's
+failure is logged and retried later; it never stops the pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
+
+from agent.chase_graph import thread_id
+from agent.clock import to_utc
+from agent.deps import Deps
+from tools.tables import Account
+
+log = logging.getLogger(__name__)
+
+MAX_ZONE_AHEAD = timedelta(hours=14)
+ERROR_RETRY = timedelta(hours=1)
+
+
+@dataclass
+class PassSummary:
+    as_of: str
+    dry_run: bool
+    accounts_looked_at: int = 0
+    sent: int = 0
+    waited: int = 0
+    held: int = 0
+    escalated: int = 0
+    deferred: int = 0
+    errors: int = 0
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("decisions")
+        return data
+
+
+TALLY = {"send": "sent", "wait": "waited", "hold": "held", "escalate": "escalated"}
+
+
+def due_accounts(deps: Deps, limit: int | None = None) -> list[str]:
+    """Accounts whose next look has come in their own time zone."""
+    horizon = to_utc(deps.clock.now(UTC) + MAX_ZONE_AHEAD)
+    with deps.session() as session:
+        rows = session.exec(
+            select(Account.id, Account.timezone, Account.next_review_at)
+            .where(col(Account.next_review_at).is_not(None))
+            .where(col(Account.next_review_at) <= horizon)
+            .order_by(col(Account.next_review_at), col(Account.id))
+        ).all()
+    due = []
+    zones: dict[str, ZoneInfo] = {}
+    for account_id, tz, review in rows:
+        zone = zones.setdefault(tz, ZoneInfo(tz))
+        if review <= deps.clock.now(zone):
+            due.append(account_id)
+            if limit is not None and len(due) >= limit:
+                break
+    return due
+
+
+def run_pass(
+    deps: Deps, graph: Any, account_ids: list[str] | None = None, keep_decisions: bool = True
+) -> PassSummary:
+    summary = PassSummary(as_of=deps.clock.now(UTC).isoformat(), dry_run=deps.dry_run)
+    for account_id in due_accounts(deps) if account_ids is None else account_ids:
+        summary.accounts_looked_at += 1
+        try:
+            final = graph.invoke(
+                {"account_id": account_id},
+                config={"configurable": {"thread_id": thread_id(account_id)}},
+                context=deps,
+                durability="exit",
+            )
+        except Exception:
+            log.exception("chase of account %s failed; it is retried later", account_id)
+            summary.errors += 1
+            deps.forget(account_id)
+            _retry_later(deps, account_id)
+            continue
+        decision = final.get("decision") or {}
+        action = decision.get("action", "wait")
+        setattr(summary, TALLY[action], getattr(summary, TALLY[action]) + 1)
+        if decision.get("deferred"):
+            summary.deferred += 1
+        if keep_decisions:
+            draft = final.get("draft") or {}
+            summary.decisions.append(
+                {
+                    "account": account_id,
+                    **{k: decision.get(k) for k in ("action", "stage", "tone", "invoices")},
+                    "reason": decision.get("reason"),
+                    "subject": draft.get("subject") if action == "send" else None,
+                    "outcome": final.get("outcome"),
+                }
+            )
+    return summary
+
+
+def _retry_later(deps: Deps, account_id: str) -> None:
+    if deps.dry_run:
+        return
+    with deps.session() as session:
+        account = session.get(Account, account_id)
+        if account is not None:
+            account.next_review_at = to_utc(deps.clock.now(UTC) + ERROR_RETRY)
+            session.add(account)

@@ -1,0 +1,344 @@
+"""The ``dunning`` command line: configuration, imports, seeding, a chase pass, the
+decision log, an account's timeline and the demo. Thin: every command opens the
+agent through ``agent.runtime`` and calls the same code the daemon will."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import col, select
+
+from agent.clock import SystemClock, parse_as_of
+from agent.config import ConfigError, Settings, load_settings
+from agent.runtime import open_engine, open_runtime
+from tools.db import SchemaError, session_scope
+from tools.ledger import decisions as query_decisions
+from tools.tables import Account, Contact, DecisionRow, Invoice, Message
+
+app = typer.Typer(
+    help="dunning-agent: chases open invoices, reads replies, logs every decision.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+import_app = typer.Typer(help="Import invoices or payments from CSV.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(import_app, name="import")
+
+console = Console()
+err = Console(stderr=True)
+
+
+class State:
+    config_path: str | None = None
+
+
+def settings() -> Settings:
+    try:
+        return load_settings(State.config_path)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def clock_from(as_of: str | None) -> Any:
+    try:
+        return parse_as_of(as_of)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def engine_for(current: Settings) -> Any:
+    try:
+        return open_engine(current)
+    except SchemaError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.callback()
+def main(
+    config: Annotated[
+        str | None,
+        typer.Option("--config", help="TOML configuration file (or DUNNING_CONFIG)."),
+    ] = None,
+) -> None:
+    State.config_path = config
+
+
+@config_app.command("show")
+def config_show(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the effective configuration, secrets masked."""
+    shown = settings().shown()
+    if as_json:
+        print(json.dumps(shown, indent=2, default=str))
+        return
+    table = Table("setting", "value", title="effective configuration")
+    for key, value in shown.items():
+        if isinstance(value, dict):
+            for sub, subvalue in value.items():
+                table.add_row(f"{key}.{sub}", str(subvalue))
+        else:
+            table.add_row(key, "" if value is None else str(value))
+    console.print(table)
+
+
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="canonical=Column in your file; repeat for each column."),
+]
+DateFormat = Annotated[
+    str | None, typer.Option("--date-format", help="strptime format of the dates, e.g. %d/%m/%Y")
+]
+
+
+def _import(kind: str, file: Path, mapping: list[str] | None, date_format: str | None) -> None:
+    from tools.importer import ImportFailed, import_invoices, import_payments, parse_mapping
+
+    current = settings()
+    engine = engine_for(current)
+    try:
+        parsed = parse_mapping(mapping or [])
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    now = SystemClock().now()
+    try:
+        with session_scope(engine) as session:
+            if kind == "invoices":
+                report = import_invoices(
+                    session,
+                    file,
+                    mapping=parsed,
+                    now=now,
+                    default_timezone=current.default_timezone,
+                    default_language=current.default_language,
+                    date_format=date_format,
+                )
+            else:
+                report = import_payments(
+                    session, file, mapping=parsed, now=now, date_format=date_format
+                )
+    except ImportFailed as exc:
+        err.print(f"[red]import failed, nothing was written:[/red]\n{exc}")
+        raise typer.Exit(1) from None
+    console.print(f"{file}: {report}")
+
+
+@import_app.command("invoices")
+def import_invoices_cmd(
+    file: Path, mapping: MapOption = None, date_format: DateFormat = None
+) -> None:
+    """Import open invoices (all-or-nothing; re-importing the same file changes nothing)."""
+    _import("invoices", file, mapping, date_format)
+
+
+@import_app.command("payments")
+def import_payments_cmd(
+    file: Path, mapping: MapOption = None, date_format: DateFormat = None
+) -> None:
+    """Import payments: each lowers its invoice's balance and closes it at zero."""
+    _import("payments", file, mapping, date_format)
+
+
+@app.command()
+def seed(
+    accounts: Annotated[int, typer.Option(help="How many accounts to write.")] = 50,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same ledger).")] = 7,
+    as_of: Annotated[str | None, typer.Option(help="Spread invoices around this date.")] = None,
+) -> None:
+    """Write a synthetic ledger with work of every kind on the as-of date."""
+    from tools.seed import seed_ledger
+
+    day = date.fromisoformat(as_of) if as_of else date.today()
+    engine = engine_for(settings())
+    try:
+        report = seed_ledger(
+            engine, accounts=accounts, seed=seed, as_of=day, now=SystemClock().now()
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"seeded: {report}")
+
+
+@app.command()
+def run(
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit (the default).")] = True,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Run as of this date or timestamp.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Decide and draft, send and record nothing.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the pass summary as JSON.")
+    ] = False,
+) -> None:
+    """Run one chase pass over the accounts due for a look."""
+    current = settings()
+    with open_runtime(
+        current, clock=clock_from(as_of), dry_run=dry_run, engine=engine_for(current)
+    ) as runtime:
+        summary = runtime.run_pass()
+    if as_json:
+        print(json.dumps(summary.counts() | {"decisions": summary.decisions}, default=str))
+        return
+    for item in summary.decisions:
+        line = f"{item['account']}: {item['action']}"
+        if item.get("stage"):
+            line += f" {item['stage']} ({item['tone']})"
+        if item.get("invoices"):
+            line += f" [{', '.join(item['invoices'])}]"
+        console.print(f"{line} — {item['reason']}", highlight=False)
+    counts = summary.counts()
+    console.print(
+        "pass{}: looked at {accounts_looked_at}, sent {sent}, waited {waited}, held {held}, "
+        "escalated {escalated} (deferred {deferred}, errors {errors})".format(
+            " (dry run)" if dry_run else "", **counts
+        )
+    )
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(f"--since: {value!r} is not a date (YYYY-MM-DD) or timestamp", 2) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def decision_json(row: DecisionRow) -> dict[str, Any]:
+    return {
+        "at": row.at.isoformat(),
+        "account": row.account_id,
+        "invoices": row.invoices,
+        "action": row.action,
+        "stage": row.stage,
+        "tone": row.tone,
+        "reason": row.reason,
+        "policy_version": row.policy_version,
+        "engine": row.engine,
+    }
+
+
+@app.command("log")
+def log_cmd(
+    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="From this date on.")] = None,
+    action: Annotated[
+        str | None, typer.Option("--action", help="Only send, wait, hold or escalate.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
+) -> None:
+    """Show the decision log."""
+    if action and action not in ("send", "wait", "hold", "escalate"):
+        raise fail(f"--action: {action!r} is not one of send, wait, hold, escalate", 2)
+    engine = engine_for(settings())
+    with session_scope(engine) as session:
+        rows = query_decisions(
+            session, account_id=account, since=_parse_since(since), action=action, limit=limit
+        )
+    if as_json:
+        for row in rows:
+            print(json.dumps(decision_json(row)))
+        return
+    table = Table("when (UTC)", "account", "action", "stage", "tone", "invoices", "reason")
+    for row in rows:
+        table.add_row(
+            f"{row.at:%Y-%m-%d %H:%M}",
+            row.account_id,
+            row.action,
+            row.stage or "",
+            row.tone or "",
+            ", ".join(row.invoices),
+            row.reason,
+        )
+    console.print(table)
+    console.print(f"{len(rows)} decisions")
+
+
+@app.command()
+def show(account: str) -> None:
+    """An account's timeline: invoices, messages, decisions."""
+    engine = engine_for(settings())
+    with session_scope(engine) as session:
+        acct = session.get(Account, account)
+        if acct is None:
+            raise fail(f"no account {account!r}")
+        contacts = session.exec(select(Contact).where(Contact.account_id == account)).all()
+        invoices = session.exec(
+            select(Invoice).where(Invoice.account_id == account).order_by(col(Invoice.due_date))
+        ).all()
+        messages = session.exec(
+            select(Message).where(Message.account_id == account).order_by(col(Message.created_at))
+        ).all()
+        logged = query_decisions(session, account_id=account)
+    flags = [f for f in ("human_flagged", "opted_out", "credit_hold") if getattr(acct, f)]
+    console.print(
+        f"[bold]{acct.name}[/bold] ({acct.id}) · {acct.timezone} · {acct.language}"
+        f" · flags: {', '.join(flags) or 'none'}"
+        f" · next look: {acct.next_review_at or 'when something changes'}"
+    )
+    console.print("contacts: " + ", ".join(f"{c.email} ({c.role})" for c in contacts))
+    inv_table = Table("invoice", "issued", "due", "amount", "balance", "status", title="invoices")
+    for inv in invoices:
+        inv_table.add_row(
+            inv.number,
+            str(inv.issue_date),
+            str(inv.due_date),
+            f"{inv.amount} {inv.currency}",
+            f"{inv.balance} {inv.currency}",
+            inv.status,
+        )
+    console.print(inv_table)
+    timeline: list[tuple[datetime, str]] = []
+    for msg in messages:
+        when = msg.sent_at or msg.created_at
+        timeline.append(
+            (
+                when,
+                f"message {msg.state}: {msg.stage}/{msg.tone} — {msg.subject} ({msg.message_id})",
+            )
+        )
+    for row in logged:
+        what = f"decision {row.action}" + (f" {row.stage}" if row.stage else "")
+        timeline.append((row.at, f"{what} — {row.reason}"))
+    table = Table("when (UTC)", "event", title="timeline")
+    for when, text in sorted(timeline, key=lambda item: item[0]):
+        table.add_row(f"{when:%Y-%m-%d %H:%M}", text)
+    console.print(table)
+
+
+@app.command()
+def demo(
+    days: Annotated[int, typer.Option(help="Simulated days.")] = 60,
+    accounts: Annotated[int, typer.Option(help="Accounts in the sample ledger.")] = 24,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the demo ledger and outbox go.")
+    ] = Path("dunning-demo"),
+    start: Annotated[str | None, typer.Option(help="First simulated day (default: today).")] = None,
+) -> None:
+    """Seed a sample ledger and chase it day by day: no server, no API key."""
+    from agent.demo import run_demo
+
+    first = date.fromisoformat(start) if start else date.today()
+    run_demo(
+        directory=directory, days=days, accounts=accounts, seed=seed, start=first, console=console
+    )

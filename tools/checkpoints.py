@@ -1,0 +1,45 @@
+"""Where the chase graph's checkpoints live: a SQLite file beside the ledger by
+default (``DUNNING_CHECKPOINT_DB`` to choose another), in memory for dry runs."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from agent.config import Settings
+
+
+def checkpoint_path(settings: Settings) -> Path:
+    if settings.checkpoint_db:
+        return Path(settings.checkpoint_db)
+    url = settings.database_url
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        ledger = Path(url.removeprefix("sqlite:///"))
+        return ledger.with_name(ledger.stem + "-checkpoints.db")
+    return Path("dunning-checkpoints.db")
+
+
+@contextmanager
+def open_checkpointer(
+    settings: Settings, *, in_memory: bool = False
+) -> Iterator[BaseCheckpointSaver]:
+    if in_memory:
+        yield InMemorySaver()
+        return
+    path = checkpoint_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    try:
+        saver = SqliteSaver(conn)
+        saver.setup()
+        yield saver
+    finally:
+        conn.close()

@@ -80,7 +80,8 @@ def verify(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     snapshot = deps.snapshot(state["account_id"])
     decision = decision_from_state(state["decision"] or {})
-    problems = verify_draft(_draft_from_state(state["draft"] or {}), snapshot, decision)
+    today = deps.local_now(snapshot).date()
+    problems = verify_draft(_draft_from_state(state["draft"] or {}), snapshot, decision, today)
     if not problems:
         return {"problems": []}
     why = "the draft failed verification and was not sent: " + "; ".join(problems)
@@ -131,7 +132,7 @@ def send(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
                 subject=written.subject,
                 body=written.body,
                 state="queued",
-                created_at=deps.clock.now().replace(tzinfo=None),
+                created_at=deps.clock.now(),
             ),
         )
         delivery = outbox.deliver(session, row, email, deps.transport, now)

@@ -110,7 +110,7 @@ def _import(kind: str, file: Path, mapping: list[str] | None, date_format: str |
     current = settings()
     engine = engine_for(current)
     try:
-        parsed = parse_mapping(mapping or [])
+        parsed = parse_mapping(mapping or [], kind=kind)  # type: ignore[arg-type]
     except ValueError as exc:
         raise fail(str(exc), 2) from None
     now = SystemClock().now()

@@ -29,7 +29,7 @@ from tools.ledger import load_snapshot
 from tools.seed import seed_ledger
 from tools.tables import Account, EscalationRow, Invoice, Message
 
-DAILY_PAY_CHANCE = {"prompt": 0.20, "usual": 0.05, "late": 0.02}
+DAILY_PAY_CHANCE = {"prompt": 0.12, "usual": 0.03, "late": 0.012}
 """Demo customers: the chance a customer pays an open, due invoice on a given day."""
 REMINDER_LIFT = 3.0
 """...multiplied in the five days after a message that named the invoice."""

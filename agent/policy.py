@@ -158,15 +158,6 @@ class _Chase:
             found.append((invoice.number, final_on))
         return found
 
-    def person_dates(self) -> list[date]:
-        """Later days on which a final notice turns old enough to escalate."""
-        dates = []
-        for invoice in self.snapshot.open_invoices:
-            for on, stage in self.sent_by_invoice.get(invoice.number, []):
-                if stage == "final_notice":
-                    dates.append(on + timedelta(days=self.policy.escalate_after_final_days))
-        return [d for d in dates if d > self.today]
-
     def upcoming_dates(self) -> list[date]:
         """Every later day on which a wait could turn into something else."""
         dates: list[date] = []
@@ -294,8 +285,9 @@ def decide(snapshot: AccountSnapshot, now: datetime, policy: PolicyConfig) -> De
             f"the next may go on {resume}",
             stage=stage,
             invoices=named,
-            # the escalation after a final notice is not held back by the gap
-            next_review=on_day(min([resume, *chase.person_dates()])),
+            # whatever else comes first (e.g. an escalation after a final notice) is not
+            # held back by the gap
+            next_review=on_day(min([resume, *upcoming])),
         )
     if not snapshot.emails:
         return Decision(

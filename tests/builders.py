@@ -87,8 +87,8 @@ def add_sent(
         subject="earlier",
         body="earlier",
         state="sent",
-        created_at=datetime(day.year, day.month, day.day, 10),
-        sent_at=datetime(day.year, day.month, day.day, 10),
+        created_at=datetime(day.year, day.month, day.day, 10, tzinfo=UTC),
+        sent_at=datetime(day.year, day.month, day.day, 10, tzinfo=UTC),
     )
     session.add(message)
     session.commit()

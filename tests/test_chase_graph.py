@@ -53,7 +53,8 @@ def test_due_account_gets_one_message_naming_its_invoices(settings, engine, sess
     assert row.state == "sent" and mail["Message-ID"] == row.message_id
     session.expire_all()
     account = session.get(Account, "C-1")
-    assert account.next_review_at == datetime(2026, 3, 15)  # the 5-day gap, local midnight
+    # the 5-day gap, local midnight
+    assert account.next_review_at == datetime(2026, 3, 15, tzinfo=UTC)
 
 
 def test_running_the_same_day_twice_sends_nothing_twice(settings, engine, session):
@@ -62,7 +63,7 @@ def test_running_the_same_day_twice_sends_nothing_twice(settings, engine, sessio
     run(settings, engine)
     # force the account to be looked at again on the same day
     with session_scope(engine) as s:
-        s.get(Account, "C-1").next_review_at = datetime(2026, 1, 1)
+        s.get(Account, "C-1").next_review_at = datetime(2026, 1, 1, tzinfo=UTC)
     second = run(settings, engine)
 
     assert second.accounts_looked_at == 1 and second.sent == 0
@@ -118,7 +119,7 @@ def test_final_notice_ten_days_old_goes_to_a_person_once(settings, engine, sessi
     [escalation] = session.exec(select(EscalationRow)).all()
     assert escalation.invoices == ["INV-1"] and "final notice" in escalation.reason
     with session_scope(engine) as s:
-        s.get(Account, "C-1").next_review_at = datetime(2026, 1, 1)
+        s.get(Account, "C-1").next_review_at = datetime(2026, 1, 1, tzinfo=UTC)
     second = run(settings, engine, clock=DayClock(date(2026, 3, 11)))
     assert (second.held, second.escalated) == (1, 0)
 
@@ -129,7 +130,7 @@ def test_saturday_send_is_deferred_to_monday_morning_local(settings, engine, ses
     summary = run(settings, engine, clock=DayClock(date(2026, 3, 14)))  # Saturday
     assert (summary.sent, summary.deferred) == (0, 1)
     session.expire_all()
-    review = session.get(Account, "C-1").next_review_at.replace(tzinfo=UTC)
+    review = session.get(Account, "C-1").next_review_at
     assert review.astimezone(ZoneInfo("Europe/Berlin")) == datetime(
         2026, 3, 16, 8, 0, tzinfo=ZoneInfo("Europe/Berlin")
     )
@@ -165,7 +166,7 @@ def test_an_idle_pass_looks_at_nobody(settings, engine, session):
     assert decisions(session) == []
 
 
-@pytest.mark.parametrize("language, money", [("en", "$1,250.00"), ("de", "1.250,00\xa0$")])
+@pytest.mark.parametrize("language, money", [("en", "$1,250.00"), ("de", "1.250,00 $")])
 def test_message_language_follows_the_account(settings, engine, session, language, money):
     add_account(session, "C-1", language=language)
     add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))

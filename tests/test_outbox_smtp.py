@@ -3,7 +3,7 @@ Message-ID, no double send on a re-run, retry on 4xx, failure and escalation on 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlmodel import select
@@ -58,7 +58,7 @@ def test_rerun_on_the_same_day_sends_nothing_twice(settings, engine, session, sm
     add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))
     run_pass(settings, engine, smtp)
     with session_scope(engine) as s:
-        s.get(Account, "C-1").next_review_at = datetime(2026, 1, 1)
+        s.get(Account, "C-1").next_review_at = datetime(2026, 1, 1, tzinfo=UTC)
     again = run_pass(settings, engine, smtp)
     assert again.accounts_looked_at == 1 and again.sent == 0
     assert len(smtp.messages) == 1

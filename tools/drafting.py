@@ -43,6 +43,17 @@ class Draft:
     invoices: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """One invoice as the template shows it: every field already formatted."""
+
+    number: str
+    balance: str
+    due: str
+    when: str
+    link: str
+
+
 @dataclass(frozen=True)
 class _Phrases:
     """The few language fragments built in Python (day counts, invoice labels)."""
@@ -220,13 +231,13 @@ def draft_message(
     phrases = _PHRASES[language]
     ages = [(today - inv.due_date).days for inv in chosen]
     invoices = [
-        {
-            "number": inv.number,
-            "balance": format_money(inv.balance, inv.currency, language),
-            "due": format_day(inv.due_date, language),
-            "when": day_phrase(inv.due_date, today, language),
-            "link": inv.payment_link,
-        }
+        _Line(
+            number=inv.number,
+            balance=format_money(inv.balance, inv.currency, language),
+            due=format_day(inv.due_date, language),
+            when=day_phrase(inv.due_date, today, language),
+            link=inv.payment_link or "",
+        )
         for inv in chosen
     ]
     total = ""
@@ -240,7 +251,7 @@ def draft_message(
         status, status_sub = phrases.plural_status[state]
         label_start, label = phrases.many_label
     else:
-        when = invoices[0]["when"]
+        when = invoices[0].when
         status, status_sub = phrases.is_.format(when=when), phrases.is_sub.format(when=when)
         label_start, label = (text.format(number=chosen[0].number) for text in phrases.one_label)
     named = set(decision.invoices)

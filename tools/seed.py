@@ -15,6 +15,7 @@ and written with Core bulk inserts in one transaction, so 20,000 accounts take s
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import random
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, Table, select
 from sqlalchemy.engine import Connection
 
-from agent.clock import to_utc_naive
+from agent.clock import to_utc
 from agent.policy import OVERDUE_NOTICES, payer_profile, stage_for_age, stage_starts, tone_for
 from agent.policy_config import PolicyConfig
 from agent.snapshot import STAGES, PaidInvoice, Stage, stage_rank
@@ -211,7 +212,7 @@ def seed_ledger(
         generator = _Generator(
             random.Random(seed),
             as_of=as_of,
-            now=to_utc_naive(now),
+            now=to_utc(now),
             languages=languages,
             zones=zones,
             taken_emails=taken,
@@ -255,11 +256,15 @@ def _write(conn: Connection, rows: _Rows) -> None:
     invoice_ids: dict[str, int] = {}
     if rows.invoices:
         table = _table(Invoice)
-        result = conn.execute(
-            table.insert().returning(table.c.id, table.c.number, sort_by_parameter_order=True),
-            rows.invoices,
-        )
-        invoice_ids = {number: invoice_id for invoice_id, number in result}
+        conn.execute(table.insert(), rows.invoices)
+        ids = [row["id"] for row in rows.accounts]
+        for start in range(0, len(ids), 500):
+            found = conn.execute(
+                select(table.c.number, table.c.id).where(
+                    table.c.account_id.in_(ids[start : start + 500])
+                )
+            )
+            invoice_ids.update((number, invoice_id) for number, invoice_id in found)
     payments = [
         {key: value for key, value in row.items() if key != "invoice_number"}
         | {"invoice_id": invoice_ids[row["invoice_number"]]}
@@ -546,7 +551,7 @@ class _Generator:
                 {
                     "account_id": account_id,
                     "opened_on": opened_on,
-                    "opened_at": to_utc_naive(datetime.combine(opened_on, time(10), tzinfo=zone)),
+                    "opened_at": to_utc(datetime.combine(opened_on, time(10), tzinfo=zone)),
                     "reason": f"final notice for {overdue} is still unpaid after "
                     f"{self.policy.escalate_after_final_days} days",
                     "invoices": all_numbers,
@@ -672,9 +677,7 @@ class _Generator:
         profile: str,
     ) -> None:
         key = message_key(account_id, stage, numbers, day)
-        created = to_utc_naive(
-            datetime.combine(day, time(9, self.rng.randint(0, 59)), tzinfo=zone)
-        )
+        created = to_utc(datetime.combine(day, time(9, self.rng.randint(0, 59)), tzinfo=zone))
         what = ("invoice " if len(numbers) == 1 else "invoices ") + ", ".join(numbers)
         if language == "de":
             what = ("Rechnung " if len(numbers) == 1 else "Rechnungen ") + ", ".join(numbers)
@@ -720,11 +723,16 @@ class _Generator:
         policy, rng, starts = self.policy, self.rng, self.starts
         gap = timedelta(days=policy.min_gap_days)
         prior = timedelta(days=policy.final_notice_prior_days)
+        recent = policy.escalate_after_final_days - 1
+        late_final_floor = self.as_of - timedelta(days=recent)
+        escalation_rank = stage_rank("escalation")
         sent: dict[str, list[tuple[date, Stage]]] = {number: [] for number, _ in invoices}
         floor: dict[str, int] = {number: -1 for number, _ in invoices}  # sent or skipped
         messages: list[tuple[date, Stage, tuple[str, ...]]] = []
         last: date | None = None
-        late_final_floor = self.as_of - timedelta(days=policy.escalate_after_final_days - 1)
+        # the days a stage window opens, and those an overdue notice turns old enough
+        opens = sorted({due + timedelta(days=starts[s]) for _, due in invoices for s in STAGES})
+        ripe: list[date] = []
 
         def due_stage(number: str, due_date: date, day: date) -> Stage | None:
             stage = stage_for_age((day - due_date).days, policy)
@@ -734,18 +742,17 @@ class _Generator:
                 return stage
             if any(s in OVERDUE_NOTICES and on <= day - prior for on, s in sent[number]):
                 return "final_notice"
-            return "escalation" if floor[number] < stage_rank("escalation") else None
+            return "escalation" if floor[number] < escalation_rank else None
 
         def next_change(day: date) -> date | None:
-            later: list[date] = []
-            for number, due_date in invoices:
-                later.extend(due_date + timedelta(days=starts[s]) for s in STAGES)
-                later.extend(on + prior for on, s in sent[number] if s in OVERDUE_NOTICES)
-            if last is not None:
+            index = bisect.bisect_right(opens, day)
+            later = [opens[index]] if index < len(opens) else []
+            later.extend(d for d in ripe if d > day)
+            if last is not None and last + gap > day:
                 later.append(last + gap)
-            return min((d for d in later if d > day), default=None)
+            return min(later, default=None)
 
-        day: date | None = min(due for _, due in invoices) + timedelta(days=starts["reminder"])
+        day: date | None = opens[0] if opens else None
         while day is not None and day < end:
             if day.weekday() >= 5:
                 day = _weekday_on_or_after(day)
@@ -759,7 +766,7 @@ class _Generator:
                 continue
             stage = max((s for _, s in due), key=stage_rank)
             if stage == "final_notice" and not old_finals and day < late_final_floor:
-                day = _weekday_on_or_before(self.as_of - timedelta(days=rng.randint(1, 9)))
+                day = _weekday_on_or_before(self.as_of - timedelta(days=rng.randint(1, recent)))
                 day = max(day, late_final_floor)
                 continue
             if rng.random() >= send_rate:
@@ -772,6 +779,8 @@ class _Generator:
             for number in numbers:
                 sent[number].append((day, stage))
                 floor[number] = max(floor[number], stage_rank(stage))
+            if stage in OVERDUE_NOTICES:
+                ripe.append(day + prior)
             last = day
             day = next_change(day)
         return messages

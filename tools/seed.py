@@ -78,7 +78,7 @@ was not running that day), so a pass on ``as_of`` finds sends of several stages.
 PARTIAL_RATE = 0.12
 PERSONAS: tuple[tuple[str, int], ...] = (("prompt", 35), ("usual", 40), ("late", 25))
 TERMS_DAYS: tuple[int, ...] = (14, 30, 30, 30, 30, 45, 60)
-OPEN_COUNT_WEIGHTS: tuple[int, ...] = (60, 30, 10)  # 1, 2 or 3 open invoices
+OPEN_COUNT_WEIGHTS: tuple[int, ...] = (55, 33, 12)  # 1, 2 or 3 open invoices
 DUE_OFFSET_BANDS: tuple[tuple[int, int, int], ...] = (
     # (weight, first, last): the open invoice's due date minus as_of, in days
     (35, 1, 25),
@@ -217,7 +217,7 @@ def seed_ledger(
             zones=zones,
             taken_emails=taken,
         )
-        rows = generator.generate(ids, id_prefix)
+        rows = generator.generate(ids)
         _write(conn, rows)
     return SeedReport(
         accounts=len(rows.accounts),
@@ -331,7 +331,7 @@ class _Generator:
 
     # ------------------------------------------------------------------ the whole book
 
-    def generate(self, ids: list[str], id_prefix: str) -> _Rows:
+    def generate(self, ids: list[str]) -> _Rows:
         rng = self.rng
         scenario_of: dict[int, str] = {}
         per_scenario = round(len(ids) * SCENARIO_SHARE)
@@ -340,9 +340,9 @@ class _Generator:
         chosen = rng.sample(range(len(ids)), min(len(ids), per_scenario * len(SCENARIOS)))
         for position, index in enumerate(chosen):
             scenario_of[index] = SCENARIOS[position // per_scenario]
-        number_prefix = "INV-" + re.sub(r"[^A-Za-z0-9]", "", id_prefix)
         for index, account_id in enumerate(ids):
-            self.account(account_id, f"{number_prefix}{index + 1:05d}", scenario_of.get(index))
+            # invoice numbers carry the account id, so they are as unique as the ids
+            self.account(account_id, f"INV-{account_id}", scenario_of.get(index))
         return self.rows
 
     # ------------------------------------------------------------------ one account

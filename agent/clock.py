@@ -70,6 +70,3 @@ def to_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"a naive datetime {value} cannot be stored: give it a time zone")
     return value.astimezone(UTC)
-
-
-to_utc_naive = to_utc  # TODO(remove): old name, kept while tools/seed.py moves over

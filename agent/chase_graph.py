@@ -1,7 +1,8 @@
 """The chase graph: one LangGraph thread per account (``chase:<account id>``).
 
-load -> decide -> draft -> verify -> send -> record; a wait, a hold or an escalate
-goes from decide straight to record, and a draft that fails verification is not
+decide (load the account's context through the ledger tools, apply the policy) ->
+draft -> verify -> send -> record; a wait, a hold or an escalate goes from decide
+straight to record, and a draft that fails verification is not
 sent: the account is escalated with the reason. The policy decides, the drafter
 writes, plain code verifies and sends. The same graph serves the CLI pass, the
 demo, and (later) the daemon, the eval harness and the simulator.
@@ -24,7 +25,6 @@ from tools import outbox
 from tools.drafting import Draft, draft_message
 from tools.ledger import record_decision
 from tools.mail import compose, make_message_id
-from tools.tables import Message
 
 RETRY_AFTER = timedelta(minutes=15)
 
@@ -33,16 +33,21 @@ def thread_id(account_id: str) -> str:
     return f"chase:{account_id}"
 
 
-def load(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
-    runtime.context.snapshot(state["account_id"], fresh=True)
-    return {"decision": None, "draft": None, "problems": [], "outcome": None, "message_key": None}
-
-
 def decide(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Load the account's context fresh through the ledger tools, then apply the policy.
+
+    Every key of the state is reset here: a thread's state carries over between runs.
+    """
     deps = runtime.context
-    snapshot = deps.snapshot(state["account_id"])
+    snapshot = deps.snapshot(state["account_id"], fresh=True)
     decision = policy_decide(snapshot, deps.local_now(snapshot), deps.settings.policy)
-    return {"decision": decision_to_state(decision)}
+    return {
+        "decision": decision_to_state(decision),
+        "draft": None,
+        "problems": [],
+        "outcome": None,
+        "message_key": None,
+    }
 
 
 def after_decide(state: ChaseState) -> str:
@@ -99,9 +104,8 @@ def send(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     decision = decision_from_state(state["decision"] or {})
     written = _draft_from_state(state["draft"] or {})
     now = deps.local_now(snapshot)
-    key = outbox.message_key(
-        snapshot.account_id, decision.stage or "", decision.invoices, now.date()
-    )
+    stage = decision.stage or ""
+    key = outbox.message_key(snapshot.account_id, stage, decision.invoices, now.date())
     if deps.dry_run:
         return {"outcome": "dry_run", "message_key": key}
     message_id = make_message_id(key, settings.sender_domain)
@@ -114,28 +118,24 @@ def send(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
         subject=written.subject,
         body=written.body,
         date=now,
-        headers={"X-Dunning-Account": snapshot.account_id, "X-Dunning-Stage": decision.stage or ""},
+        headers={"X-Dunning-Account": snapshot.account_id, "X-Dunning-Stage": stage},
     )
-    with deps.session() as session:
-        row = outbox.enqueue(
-            session,
-            Message(
-                key=key,
-                message_id=message_id,
-                account_id=snapshot.account_id,
-                stage=decision.stage or "",
-                tone=decision.tone or "",
-                language=written.language,
-                invoices=list(decision.invoices),
-                local_day=now.date(),
-                to_addrs=list(snapshot.emails),
-                subject=written.subject,
-                body=written.body,
-                state="queued",
-                created_at=deps.clock.now(),
-            ),
-        )
-        delivery = outbox.deliver(session, row, email, deps.transport, now)
+    row = {
+        "key": key,
+        "message_id": message_id,
+        "account_id": snapshot.account_id,
+        "direction": "out",
+        "stage": stage,
+        "tone": decision.tone or "",
+        "language": written.language,
+        "invoices": list(decision.invoices),
+        "local_day": now.date(),
+        "to_addrs": list(snapshot.emails),
+        "subject": written.subject,
+        "body": written.body,
+        "created_at": deps.clock.now(),
+    }
+    delivery = outbox.send_once(deps.engine, row, email, deps.transport, now)
     update: dict[str, Any] = {"outcome": delivery.outcome, "message_key": key}
     if delivery.outcome in ("in_doubt", "failed"):
         update["decision"] = decision_to_state(escalated(decision, delivery.detail))
@@ -159,9 +159,9 @@ def record(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     decision = decision_from_state(state["decision"] or {})
     if not deps.dry_run:
         now = deps.local_now(snapshot)
-        with deps.session() as session:
+        with deps.engine.begin() as conn:
             record_decision(
-                session,
+                conn,
                 account_id=snapshot.account_id,
                 decision=decision,
                 at=now,
@@ -176,14 +176,12 @@ def record(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
 
 def build_chase_graph(checkpointer: BaseCheckpointSaver | None = None) -> Any:
     graph = StateGraph(ChaseState, context_schema=Deps)
-    graph.add_node("load", load)
     graph.add_node("decide", decide)
     graph.add_node("draft", draft)
     graph.add_node("verify", verify)
     graph.add_node("send", send)
     graph.add_node("record", record)
-    graph.add_edge(START, "load")
-    graph.add_edge("load", "decide")
+    graph.add_edge(START, "decide")
     graph.add_conditional_edges("decide", after_decide, ["draft", "record"])
     graph.add_edge("draft", "verify")
     graph.add_conditional_edges("verify", after_verify, ["send", "record"])

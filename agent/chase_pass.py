@@ -39,6 +39,14 @@ class PassSummary:
     errors: int = 0
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
+    def merge(self, other: PassSummary) -> None:
+        for name in TALLY.values():
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.accounts_looked_at += other.accounts_looked_at
+        self.deferred += other.deferred
+        self.errors += other.errors
+        self.decisions.extend(other.decisions)
+
     def counts(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("decisions")
@@ -72,6 +80,7 @@ def due_accounts(deps: Deps, limit: int | None = None) -> list[str]:
 def run_pass(
     deps: Deps, graph: Any, account_ids: list[str] | None = None, keep_decisions: bool = True
 ) -> PassSummary:
+    """Each account (default: those due now) through the chase graph, one at a time."""
     summary = PassSummary(as_of=deps.clock.now(UTC).isoformat(), dry_run=deps.dry_run)
     for account_id in due_accounts(deps) if account_ids is None else account_ids:
         summary.accounts_looked_at += 1

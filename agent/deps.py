@@ -40,9 +40,9 @@ class Deps:
     def snapshot(self, account_id: str, *, fresh: bool = False) -> AccountSnapshot:
         """The account's snapshot for this run (loaded once, reloaded on ``fresh``)."""
         if fresh or account_id not in self._snapshots:
-            with self.session() as session:
+            with self.engine.connect() as conn:
                 self._snapshots[account_id] = load_snapshot(
-                    session, account_id, self.settings.payment_link_template
+                    conn, account_id, self.settings.payment_link_template
                 )
         return self._snapshots[account_id]
 

@@ -6,7 +6,11 @@ The CLI, the demo, the tests and the benchmarks all open the agent through
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from agent.chase_graph import build_chase_graph
-from agent.chase_pass import PassSummary, run_pass
+from agent.chase_pass import PassSummary, due_accounts, run_pass
 from agent.clock import Clock, SystemClock
 from agent.config import Settings
 from agent.deps import Deps
@@ -29,13 +33,51 @@ def open_engine(settings: Settings) -> Engine:
     return engine
 
 
+PARALLEL_FROM = 200
+"""A pass over at least this many due accounts is split over worker processes."""
+
+
 @dataclass
 class Runtime:
     deps: Deps
     chase_graph: Any
+    transport_from_settings: bool = True
 
-    def run_pass(self, keep_decisions: bool = True) -> PassSummary:
-        return run_pass(self.deps, self.chase_graph, keep_decisions=keep_decisions)
+    def run_pass(self, keep_decisions: bool = True, workers: int | None = None) -> PassSummary:
+        """One chase pass. ``workers`` processes share a big pass (default: one per core);
+        each account is handled by exactly one of them."""
+        workers = workers or os.cpu_count() or 1
+        ids = due_accounts(self.deps)
+        if workers > 1 and len(ids) >= PARALLEL_FROM and self._can_fork():
+            return self._run_parallel(ids, workers, keep_decisions)
+        return run_pass(self.deps, self.chase_graph, ids, keep_decisions=keep_decisions)
+
+    def _can_fork(self) -> bool:
+        # worker processes rebuild their own connections from the settings; a transport
+        # handed in by a caller, or threads running here, rule a fork out
+        return self.transport_from_settings and threading.active_count() == 1
+
+    def _run_parallel(self, ids: list[str], workers: int, keep: bool) -> PassSummary:
+        deps = self.deps
+        chunks = [ids[start::workers] for start in range(workers)]
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            parts = list(
+                pool.map(
+                    _worker_pass,
+                    [(deps.settings, deps.clock, deps.dry_run, chunk, keep) for chunk in chunks],
+                )
+            )
+        total = PassSummary(as_of=parts[0].as_of, dry_run=deps.dry_run)
+        for part in parts:
+            total.merge(part)
+        return total
+
+
+def _worker_pass(job: tuple[Settings, Clock, bool, list[str], bool]) -> PassSummary:
+    settings, clock, dry_run, ids, keep = job
+    with open_runtime(settings, clock=clock, dry_run=dry_run) as runtime:
+        return run_pass(runtime.deps, runtime.chase_graph, ids, keep_decisions=keep)
 
 
 @contextmanager
@@ -57,4 +99,8 @@ def open_runtime(
             dry_run=dry_run,
             engine_name=settings.engine,
         )
-        yield Runtime(deps=deps, chase_graph=build_chase_graph(saver))
+        yield Runtime(
+            deps=deps,
+            chase_graph=build_chase_graph(saver),
+            transport_from_settings=transport is None,
+        )

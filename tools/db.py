@@ -41,6 +41,8 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache
+            cursor.execute("PRAGMA mmap_size=268435456")
             cursor.close()
 
         return engine

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from agent.clock import to_utc
@@ -55,46 +58,95 @@ def local_day(at: datetime, timezone: str) -> date:
     return at.astimezone(ZoneInfo(timezone)).date()
 
 
-def load_snapshot(session: Session, account_id: str, payment_link_template: str) -> AccountSnapshot:
+def _by_account(*columns: Any, where: Any = None, order: Any = None, limit: int | None = None):
+    """A statement built once and reused: per-account reads are the hot path of a pass."""
+    statement = sa.select(*columns).where(columns[0].table.c.account_id == sa.bindparam("a"))
+    if where is not None:
+        statement = statement.where(where)
+    if order is not None:
+        statement = statement.order_by(*(order if isinstance(order, tuple) else (order,)))
+    if limit is not None:
+        statement = statement.limit(limit)
+    return statement
+
+
+_ACCOUNT = sa.select(
+    Account.id,
+    Account.name,
+    Account.timezone,
+    Account.language,
+    Account.human_flagged,
+    Account.opted_out,
+    Account.credit_hold,
+).where(Account.id == sa.bindparam("a"))
+_CONTACTS = _by_account(Contact.email, Contact.undeliverable, Contact.opted_out)
+_OPEN = _by_account(
+    Invoice.number,
+    Invoice.amount,
+    Invoice.currency,
+    Invoice.issue_date,
+    Invoice.due_date,
+    Invoice.balance,
+    Invoice.payment_link,
+    Invoice.pdf_path,
+    where=Invoice.status == "open",
+    order=(Invoice.due_date, Invoice.number),
+)
+_HISTORY = _by_account(
+    Invoice.number,
+    Invoice.amount,
+    Invoice.due_date,
+    Invoice.paid_date,
+    where=sa.and_(Invoice.status == "paid", col(Invoice.paid_date).is_not(None)),
+    order=col(Invoice.due_date).desc(),
+    limit=HISTORY_LIMIT,
+)
+_SENT = _by_account(
+    Message.local_day,
+    Message.stage,
+    Message.invoices,
+    where=Message.state == "sent",
+    order=Message.local_day,
+)
+_PROMISES = _by_account(
+    PromiseRow.made_on,
+    PromiseRow.promise_date,
+    PromiseRow.amount,
+    PromiseRow.invoices,
+    where=PromiseRow.status == "open",
+)
+_HOLDS = _by_account(HoldRow.kind, HoldRow.made_on, HoldRow.until)
+_DISPUTES = _by_account(
+    DisputeRow.opened_on,
+    DisputeRow.invoices,
+    DisputeRow.reason,
+    where=col(DisputeRow.resolved_at).is_(None),
+)
+_ESCALATIONS = _by_account(
+    EscalationRow.opened_on,
+    EscalationRow.reason,
+    EscalationRow.resolved_on,
+    order=EscalationRow.opened_at,
+)
+_PAYMENTS = _by_account(PaymentRow.paid_date, PaymentRow.amount, Invoice.number).join_from(
+    PaymentRow, Invoice, col(Invoice.id) == PaymentRow.invoice_id
+)
+
+
+def load_snapshot(
+    source: Session | Connection, account_id: str, payment_link_template: str
+) -> AccountSnapshot:
     """Everything the policy and the drafter need to know about one account."""
-    account = session.get(Account, account_id)
+    conn = source.connection() if isinstance(source, Session) else source
+    params = {"a": account_id}
+
+    def rows(statement: Any) -> Sequence[Any]:
+        return conn.execute(statement, params).all()
+
+    account = conn.execute(_ACCOUNT, params).first()
     if account is None:
         raise KeyError(f"no account {account_id!r}")
-    contacts = session.exec(select(Contact).where(Contact.account_id == account_id)).all()
-    invoices = session.exec(
-        select(Invoice).where(Invoice.account_id == account_id, Invoice.status == "open")
-    ).all()
-    history = session.exec(
-        select(Invoice)
-        .where(
-            Invoice.account_id == account_id,
-            Invoice.status == "paid",
-            col(Invoice.paid_date).is_not(None),
-        )
-        .order_by(col(Invoice.due_date).desc())
-        .limit(HISTORY_LIMIT)
-    ).all()
-    sent = session.exec(
-        select(Message).where(Message.account_id == account_id, Message.state == "sent")
-    ).all()
-    promises = session.exec(
-        select(PromiseRow).where(PromiseRow.account_id == account_id, PromiseRow.status == "open")
-    ).all()
-    holds = session.exec(select(HoldRow).where(HoldRow.account_id == account_id)).all()
-    disputes = session.exec(
-        select(DisputeRow).where(
-            DisputeRow.account_id == account_id, col(DisputeRow.resolved_at).is_(None)
-        )
-    ).all()
-    escalations = session.exec(
-        select(EscalationRow).where(EscalationRow.account_id == account_id)
-    ).all()
-    payments = session.exec(
-        select(PaymentRow.paid_date, PaymentRow.amount, Invoice.number)
-        .join(Invoice, col(Invoice.id) == PaymentRow.invoice_id)
-        .where(PaymentRow.account_id == account_id)
-    ).all()
-
+    contacts = rows(_CONTACTS)
     flags = {
         name
         for name, on in (
@@ -104,7 +156,6 @@ def load_snapshot(session: Session, account_id: str, payment_link_template: str)
         )
         if on
     }
-    emails = tuple(c.email for c in contacts if not c.undeliverable and not c.opted_out)
     if contacts and all(c.opted_out for c in contacts):
         flags.add("opted_out")
     return AccountSnapshot(
@@ -113,7 +164,7 @@ def load_snapshot(session: Session, account_id: str, payment_link_template: str)
         timezone=account.timezone,
         language=account.language,
         flags=frozenset(flags),
-        emails=emails,
+        emails=tuple(c.email for c in contacts if not c.undeliverable and not c.opted_out),
         open_invoices=tuple(
             OpenInvoice(
                 number=inv.number,
@@ -122,30 +173,26 @@ def load_snapshot(session: Session, account_id: str, payment_link_template: str)
                 issue_date=inv.issue_date,
                 due_date=inv.due_date,
                 balance=inv.balance,
-                payment_link=payment_link_for(inv, payment_link_template),
+                payment_link=inv.payment_link
+                or payment_link_template.format(invoice_number=inv.number, customer_id=account.id),
                 pdf_path=inv.pdf_path,
             )
-            for inv in sorted(invoices, key=lambda i: (i.due_date, i.number))
+            for inv in rows(_OPEN)
         ),
         history=tuple(
             PaidInvoice(inv.number, inv.amount, inv.due_date, inv.paid_date)
-            for inv in history
-            if inv.paid_date is not None
+            for inv in rows(_HISTORY)
         ),
-        sent=tuple(
-            SentMessage(m.local_day, m.stage, tuple(m.invoices))  # type: ignore[arg-type]
-            for m in sorted(sent, key=lambda m: m.local_day)
-        ),
+        sent=tuple(SentMessage(m.local_day, m.stage, tuple(m.invoices)) for m in rows(_SENT)),
         promises=tuple(
-            Promise(p.made_on, p.promise_date, p.amount, tuple(p.invoices)) for p in promises
+            Promise(p.made_on, p.promise_date, p.amount, tuple(p.invoices)) for p in rows(_PROMISES)
         ),
-        holds=tuple(Hold(h.kind, h.made_on, h.until) for h in holds),  # type: ignore[arg-type]
-        disputes=tuple(Dispute(d.opened_on, tuple(d.invoices), d.reason) for d in disputes),
+        holds=tuple(Hold(h.kind, h.made_on, h.until) for h in rows(_HOLDS)),
+        disputes=tuple(Dispute(d.opened_on, tuple(d.invoices), d.reason) for d in rows(_DISPUTES)),
         escalations=tuple(
-            Escalation(e.opened_on, e.reason, e.resolved_on)
-            for e in sorted(escalations, key=lambda e: e.opened_at)
+            Escalation(e.opened_on, e.reason, e.resolved_on) for e in rows(_ESCALATIONS)
         ),
-        payments=tuple(Payment(day, number, amount) for day, amount, number in payments),
+        payments=tuple(Payment(day, number, amount) for day, amount, number in rows(_PAYMENTS)),
     )
 
 
@@ -162,8 +209,15 @@ def due_account_ids(session: Session, cutoff: datetime, limit: int | None = None
     return list(session.exec(query).all())
 
 
+_SET_NEXT_REVIEW = (
+    sa.update(Account)
+    .where(Account.id == sa.bindparam("a"))
+    .values(next_review_at=sa.bindparam("review"), updated_at=sa.bindparam("at"))
+)
+
+
 def record_decision(
-    session: Session,
+    source: Session | Connection,
     *,
     account_id: str,
     decision: Decision,
@@ -172,38 +226,39 @@ def record_decision(
     policy_version: str,
     engine: str,
     message_key: str | None = None,
-) -> DecisionRow:
+) -> None:
     """Log a decision, open an escalation when it escalates, and set the next look."""
-    row = DecisionRow(
-        at=to_utc(at),
-        account_id=account_id,
-        invoices=list(decision.invoices),
-        action=decision.action,
-        stage=decision.stage,
-        tone=decision.tone,
-        reason=decision.reason,
-        policy_version=policy_version,
-        engine=engine,
-        next_review_at=None if decision.next_review is None else to_utc(decision.next_review),
-        message_key=message_key,
+    conn = source.connection() if isinstance(source, Session) else source
+    review = None if decision.next_review is None else to_utc(decision.next_review)
+    conn.execute(
+        sa.insert(DecisionRow),
+        {
+            "at": to_utc(at),
+            "account_id": account_id,
+            "invoices": list(decision.invoices),
+            "action": decision.action,
+            "stage": decision.stage,
+            "tone": decision.tone,
+            "reason": decision.reason,
+            "policy_version": policy_version,
+            "engine": engine,
+            "next_review_at": review,
+            "message_key": message_key,
+            "dry_run": False,
+        },
     )
-    session.add(row)
     if decision.action == "escalate":
-        session.add(
-            EscalationRow(
-                account_id=account_id,
-                opened_on=today,
-                opened_at=to_utc(at),
-                reason=decision.reason,
-                invoices=list(decision.invoices),
-            )
+        conn.execute(
+            sa.insert(EscalationRow),
+            {
+                "account_id": account_id,
+                "opened_on": today,
+                "opened_at": to_utc(at),
+                "reason": decision.reason,
+                "invoices": list(decision.invoices),
+            },
         )
-    account = session.get(Account, account_id)
-    if account is not None:
-        account.next_review_at = row.next_review_at
-        account.updated_at = to_utc(at)
-        session.add(account)
-    return row
+    conn.execute(_SET_NEXT_REVIEW, {"a": account_id, "review": review, "at": to_utc(at)})
 
 
 def decisions(

@@ -4,7 +4,7 @@ newer message for the account replaces one never sent).
 
 The key is fixed by (account, stage, invoices, local day), so running the same day
 twice finds the row and sends nothing twice. A row left in ``sending`` (a crash
-mid-send) is never re-sent blindly: ``deliver`` reports it for a person.
+mid-send) is never re-sent blindly: ``send_once`` reports it for a person.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import EmailMessage
-from typing import Literal
+from typing import Any, Literal
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from agent.clock import to_utc
 from tools.tables import Message
@@ -35,66 +36,65 @@ class Delivery:
     detail: str
 
 
-def find(session: Session, key: str) -> Message | None:
-    return session.exec(select(Message).where(Message.key == key)).first()
+_COLUMNS = (Message.state, Message.message_id, Message.sent_at)
+_BY_KEY = sa.select(*_COLUMNS).where(Message.key == sa.bindparam("k"))
+_CANCEL_STALE = (
+    sa.update(Message)
+    .where(
+        Message.account_id == sa.bindparam("a"),
+        Message.state == "queued",
+        Message.key != sa.bindparam("k"),
+    )
+    .values(state="cancelled", error=sa.bindparam("why"))
+)
+_CLAIM = (
+    sa.update(Message)
+    .where(Message.key == sa.bindparam("k"), Message.state == "queued")
+    .values(state="sending", attempts=Message.attempts + 1)
+)
+_SETTLE = (
+    sa.update(Message)
+    .where(Message.key == sa.bindparam("k"))
+    .values(state=sa.bindparam("state"), error=sa.bindparam("error"), sent_at=sa.bindparam("at"))
+)
 
 
-def enqueue(session: Session, message: Message) -> Message:
-    """Add ``message`` unless its key is already there; cancels older unsent rows."""
-    existing = find(session, message.key)
-    if existing is not None:
-        return existing
-    stale = session.exec(
-        select(Message).where(
-            Message.account_id == message.account_id,
-            col(Message.state) == "queued",
-            Message.key != message.key,
-        )
-    ).all()
-    for row in stale:
-        row.state = "cancelled"
-        row.error = f"replaced by {message.key}"
-        session.add(row)
-    session.add(message)
-    session.commit()
-    return message
-
-
-def deliver(
-    session: Session, message: Message, email: EmailMessage, transport: Transport, now: datetime
+def send_once(
+    engine: Engine, row: dict[str, Any], email: EmailMessage, transport: Transport, now: datetime
 ) -> Delivery:
-    """Send one outbox row exactly once as far as the transport allows."""
-    if message.state == "sent":
-        return Delivery("already_sent", f"already sent at {message.sent_at}")
-    if message.state == "sending":
-        return Delivery(
-            "in_doubt",
-            f"message {message.message_id} was being sent when a run stopped; "
-            "not re-sent without a person checking",
-        )
-    if message.state in ("failed", "cancelled"):
-        return Delivery("failed", f"message {message.message_id} is {message.state}")
-    message.state = "sending"
-    message.attempts += 1
-    session.add(message)
-    session.commit()
+    """Send the outbox row ``row`` (the columns of ``Message``) exactly once as far as the
+    transport allows: the row is claimed (``sending``) and committed before the transport
+    is called, and settled (``sent``, ``failed`` or back to ``queued``) after."""
+    key = row["key"]
+    with engine.begin() as conn:
+        existing = conn.execute(_BY_KEY, {"k": key}).first()
+        if existing is None:
+            conn.execute(
+                _CANCEL_STALE, {"a": row["account_id"], "k": key, "why": f"replaced by {key}"}
+            )
+            conn.execute(sa.insert(Message), {**row, "state": "sending", "attempts": 1})
+        elif existing.state == "sent":
+            return Delivery("already_sent", f"already sent at {existing.sent_at}")
+        elif existing.state == "sending":
+            return Delivery(
+                "in_doubt",
+                f"message {existing.message_id} was being sent when a run stopped; "
+                "not re-sent without a person checking",
+            )
+        elif existing.state != "queued" or conn.execute(_CLAIM, {"k": key}).rowcount != 1:
+            return Delivery("failed", f"message {existing.message_id} is {existing.state}")
     try:
         receipt = transport.send(email)
     except PermanentSendError as exc:
-        message.state = "failed"
-        message.error = str(exc)
-        session.add(message)
-        session.commit()
+        _settle(engine, key, "failed", str(exc), None)
         return Delivery("failed", f"the mail server refused the message: {exc}")
     except TransientSendError as exc:
-        message.state = "queued"
-        message.error = str(exc)
-        session.add(message)
-        session.commit()
+        _settle(engine, key, "queued", str(exc), None)
         return Delivery("retry_later", f"the mail server is unavailable: {exc}")
-    message.state = "sent"
-    message.sent_at = to_utc(now)
-    message.error = None
-    session.add(message)
-    session.commit()
+    _settle(engine, key, "sent", None, to_utc(now))
     return Delivery("sent", receipt)
+
+
+def _settle(engine: Engine, key: str, state: str, error: str | None, at: datetime | None) -> None:
+    with engine.begin() as conn:
+        conn.execute(_SETTLE, {"k": key, "state": state, "error": error, "at": at})

@@ -81,15 +81,16 @@ class Contact(SQLModel, table=True):
 
 class Invoice(SQLModel, table=True):
     __tablename__ = "invoices"
+    __table_args__ = (sa.Index("ix_invoices_account_status", "account_id", "status"),)
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(unique=True, max_length=100)
-    account_id: str = Field(foreign_key="accounts.id", index=True)
+    account_id: str = Field(foreign_key="accounts.id")
     currency: str = Field(max_length=3)
     amount: Decimal = money(nullable=False)
     balance: Decimal = money(nullable=False)
     issue_date: date
     due_date: date
-    status: str = Field(default="open", index=True)  # open, paid
+    status: str = "open"  # open, paid
     paid_date: date | None = None
     payment_link: str | None = None
     pdf_path: str | None = None
@@ -112,10 +113,11 @@ class Message(SQLModel, table=True):
     """The outbox: one row per chase message, with its fixed key and Message-ID."""
 
     __tablename__ = "messages"
+    __table_args__ = (sa.Index("ix_messages_account_state", "account_id", "state"),)
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=64)
     message_id: str = Field(unique=True, max_length=255)
-    account_id: str = Field(foreign_key="accounts.id", index=True)
+    account_id: str = Field(foreign_key="accounts.id")
     direction: str = "out"
     stage: str
     tone: str
@@ -125,7 +127,7 @@ class Message(SQLModel, table=True):
     to_addrs: list[str] = json_list()
     subject: str
     body: str
-    state: str = Field(default="queued", index=True)  # queued, sending, sent, failed
+    state: str = "queued"  # queued, sending, sent, failed, cancelled
     attempts: int = 0
     error: str | None = None
     created_at: datetime

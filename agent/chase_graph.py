@@ -44,9 +44,7 @@ def decide(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     return {
         "decision": decision_to_state(decision),
         "draft": None,
-        "problems": [],
         "outcome": None,
-        "message_key": None,
     }
 
 
@@ -88,13 +86,13 @@ def verify(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     today = deps.local_now(snapshot).date()
     problems = verify_draft(_draft_from_state(state["draft"] or {}), snapshot, decision, today)
     if not problems:
-        return {"problems": []}
+        return {}
     why = "the draft failed verification and was not sent: " + "; ".join(problems)
-    return {"problems": problems, "decision": decision_to_state(escalated(decision, why))}
+    return {"decision": decision_to_state(escalated(decision, why))}
 
 
 def after_verify(state: ChaseState) -> str:
-    return "record" if state.get("problems") else "send"
+    return "send" if state["decision"] and state["decision"]["action"] == "send" else "record"
 
 
 def send(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -107,7 +105,7 @@ def send(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     stage = decision.stage or ""
     key = outbox.message_key(snapshot.account_id, stage, decision.invoices, now.date())
     if deps.dry_run:
-        return {"outcome": "dry_run", "message_key": key}
+        return {"outcome": {"delivery": "dry_run", "message_key": key}}
     message_id = make_message_id(key, settings.sender_domain)
     email = compose(
         message_id=message_id,
@@ -136,7 +134,7 @@ def send(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
         "created_at": deps.clock.now(),
     }
     delivery = outbox.send_once(deps.engine, row, email, deps.transport, now)
-    update: dict[str, Any] = {"outcome": delivery.outcome, "message_key": key}
+    update: dict[str, Any] = {"outcome": {"delivery": delivery.outcome, "message_key": key}}
     if delivery.outcome in ("in_doubt", "failed"):
         update["decision"] = decision_to_state(escalated(decision, delivery.detail))
     elif delivery.outcome == "retry_later":
@@ -168,7 +166,9 @@ def record(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
                 today=now.date(),
                 policy_version=deps.settings.policy.version,
                 engine=deps.engine_name,
-                message_key=state.get("message_key") if decision.action == "send" else None,
+                message_key=(state.get("outcome") or {}).get("message_key")
+                if decision.action == "send"
+                else None,
             )
     deps.forget(snapshot.account_id)
     return {}

@@ -110,7 +110,7 @@ def run_pass(
                     **{k: decision.get(k) for k in ("action", "stage", "tone", "invoices")},
                     "reason": decision.get("reason"),
                     "subject": draft.get("subject") if action == "send" else None,
-                    "outcome": final.get("outcome"),
+                    "delivery": (final.get("outcome") or {}).get("delivery"),
                 }
             )
     return summary

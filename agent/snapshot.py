@@ -112,6 +112,7 @@ class AccountSnapshot:
     """Open disputes only; a resolved dispute no longer holds the account."""
     escalations: tuple[Escalation, ...] = ()
     payments: tuple[Payment, ...] = ()
+    """Payments received; the ledger fills them in when a hold makes them matter."""
 
 
 @dataclass(frozen=True, slots=True)

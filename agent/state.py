@@ -14,9 +14,9 @@ class ChaseState(TypedDict, total=False):
     account_id: str
     decision: dict[str, Any] | None
     draft: dict[str, Any] | None
-    problems: list[str]
-    outcome: str | None
-    message_key: str | None
+    outcome: dict[str, Any] | None
+    """After send: ``delivery`` (sent, already_sent, in_doubt, failed, retry_later,
+    dry_run) and the outbox ``message_key``."""
 
 
 def decision_to_state(decision: Decision) -> dict[str, Any]:

@@ -70,16 +70,22 @@ def _by_account(*columns: Any, where: Any = None, order: Any = None, limit: int 
     return statement
 
 
-_ACCOUNT = sa.select(
-    Account.id,
-    Account.name,
-    Account.timezone,
-    Account.language,
-    Account.human_flagged,
-    Account.opted_out,
-    Account.credit_hold,
-).where(Account.id == sa.bindparam("a"))
-_CONTACTS = _by_account(Contact.email, Contact.undeliverable, Contact.opted_out)
+_ACCOUNT = (
+    sa.select(
+        Account.id,
+        Account.name,
+        Account.timezone,
+        Account.language,
+        Account.human_flagged,
+        Account.opted_out,
+        Account.credit_hold,
+        Contact.email,
+        Contact.undeliverable,
+        Contact.opted_out.label("contact_opted_out"),  # type: ignore[attr-defined]
+    )
+    .outerjoin_from(Account, Contact, Contact.account_id == Account.id)
+    .where(Account.id == sa.bindparam("a"))
+)
 _OPEN = _by_account(
     Invoice.number,
     Invoice.amount,
@@ -143,10 +149,11 @@ def load_snapshot(
     def rows(statement: Any) -> Sequence[Any]:
         return conn.execute(statement, params).all()
 
-    account = conn.execute(_ACCOUNT, params).first()
-    if account is None:
+    joined = rows(_ACCOUNT)  # the account once per contact
+    if not joined:
         raise KeyError(f"no account {account_id!r}")
-    contacts = rows(_CONTACTS)
+    account = joined[0]
+    contacts = [row for row in joined if row.email is not None]
     flags = {
         name
         for name, on in (
@@ -156,15 +163,16 @@ def load_snapshot(
         )
         if on
     }
-    if contacts and all(c.opted_out for c in contacts):
+    if contacts and all(c.contact_opted_out for c in contacts):
         flags.add("opted_out")
+    holds = tuple(Hold(h.kind, h.made_on, h.until) for h in rows(_HOLDS))
     return AccountSnapshot(
         account_id=account.id,
         name=account.name,
         timezone=account.timezone,
         language=account.language,
         flags=frozenset(flags),
-        emails=tuple(c.email for c in contacts if not c.undeliverable and not c.opted_out),
+        emails=tuple(c.email for c in contacts if not c.undeliverable and not c.contact_opted_out),
         open_invoices=tuple(
             OpenInvoice(
                 number=inv.number,
@@ -187,12 +195,16 @@ def load_snapshot(
         promises=tuple(
             Promise(p.made_on, p.promise_date, p.amount, tuple(p.invoices)) for p in rows(_PROMISES)
         ),
-        holds=tuple(Hold(h.kind, h.made_on, h.until) for h in rows(_HOLDS)),
+        holds=holds,
         disputes=tuple(Dispute(d.opened_on, tuple(d.invoices), d.reason) for d in rows(_DISPUTES)),
         escalations=tuple(
             Escalation(e.opened_on, e.reason, e.resolved_on) for e in rows(_ESCALATIONS)
         ),
-        payments=tuple(Payment(day, number, amount) for day, amount, number in rows(_PAYMENTS)),
+        # payments matter to the policy only against a hold ("we have paid"): read them then
+        payments=tuple(
+            Payment(day, number, amount)
+            for day, amount, number in (rows(_PAYMENTS) if holds else ())
+        ),
     )
 
 

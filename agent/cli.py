@@ -5,9 +5,12 @@ agent through ``agent.runtime`` and calls the same code the daemon will."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -21,6 +24,8 @@ from tools.db import SchemaError, session_scope
 from tools.ledger import decisions as query_decisions
 from tools.tables import Account, Contact, DecisionRow, Invoice, Message
 
+PIPED_WIDTH = 140
+
 app = typer.Typer(
     help="dunning-agent: chases open invoices, reads replies, logs every decision.",
     no_args_is_help=True,
@@ -31,7 +36,8 @@ import_app = typer.Typer(help="Import invoices or payments from CSV.", no_args_i
 app.add_typer(config_app, name="config")
 app.add_typer(import_app, name="import")
 
-console = Console()
+# piped into a file or a pager, tables get room instead of the 80 columns of a dumb terminal
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else PIPED_WIDTH)
 err = Console(stderr=True)
 
 
@@ -133,7 +139,7 @@ def _import(kind: str, file: Path, mapping: list[str] | None, date_format: str |
     except ImportFailed as exc:
         err.print(f"[red]import failed, nothing was written:[/red]\n{exc}")
         raise typer.Exit(1) from None
-    console.print(f"{file}: {report}")
+    console.print(str(report), highlight=False)
 
 
 @import_app.command("invoices")
@@ -258,19 +264,27 @@ def log_cmd(
         for row in rows:
             print(json.dumps(decision_json(row)))
         return
-    table = Table("when (UTC)", "account", "action", "stage", "tone", "invoices", "reason")
+    table = Table()
+    table.add_column("when (UTC)", no_wrap=True)
+    table.add_column("account", no_wrap=True)
+    table.add_column("decision", no_wrap=True)
+    table.add_column("invoices", overflow="fold")
+    table.add_column("reason", ratio=1, min_width=30)
     for row in rows:
+        what = row.action
+        if row.stage:
+            what += f" {row.stage}" + (f" ({row.tone})" if row.tone else "")
         table.add_row(
-            f"{row.at:%Y-%m-%d %H:%M}",
-            row.account_id,
-            row.action,
-            row.stage or "",
-            row.tone or "",
-            ", ".join(row.invoices),
-            row.reason,
+            f"{row.at:%Y-%m-%d %H:%M}", row.account_id, what, "\n".join(row.invoices), row.reason
         )
     console.print(table)
     console.print(f"{len(rows)} decisions")
+
+
+def _local(at: datetime | None, timezone: str) -> str:
+    if at is None:
+        return "when something changes"
+    return f"{at.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M} {timezone}"
 
 
 @app.command()
@@ -293,17 +307,23 @@ def show(account: str) -> None:
     console.print(
         f"[bold]{acct.name}[/bold] ({acct.id}) · {acct.timezone} · {acct.language}"
         f" · flags: {', '.join(flags) or 'none'}"
-        f" · next look: {acct.next_review_at or 'when something changes'}"
+        f" · next look: {_local(acct.next_review_at, acct.timezone)}"
     )
     console.print("contacts: " + ", ".join(f"{c.email} ({c.role})" for c in contacts))
-    inv_table = Table("invoice", "issued", "due", "amount", "balance", "status", title="invoices")
+    inv_table = Table(title="invoices")
+    inv_table.add_column("invoice", no_wrap=True)
+    inv_table.add_column("issued", no_wrap=True)
+    inv_table.add_column("due", no_wrap=True)
+    inv_table.add_column("amount", justify="right", no_wrap=True)
+    inv_table.add_column("balance", justify="right", no_wrap=True)
+    inv_table.add_column("status", no_wrap=True)
     for inv in invoices:
         inv_table.add_row(
             inv.number,
             str(inv.issue_date),
             str(inv.due_date),
-            f"{inv.amount} {inv.currency}",
-            f"{inv.balance} {inv.currency}",
+            f"{inv.amount:,.2f} {inv.currency}",
+            f"{inv.balance:,.2f} {inv.currency}",
             inv.status,
         )
     console.print(inv_table)
@@ -319,7 +339,9 @@ def show(account: str) -> None:
     for row in logged:
         what = f"decision {row.action}" + (f" {row.stage}" if row.stage else "")
         timeline.append((row.at, f"{what} — {row.reason}"))
-    table = Table("when (UTC)", "event", title="timeline")
+    table = Table(title="timeline")
+    table.add_column("when (UTC)", no_wrap=True)
+    table.add_column("event")
     for when, text in sorted(timeline, key=lambda item: item[0]):
         table.add_row(f"{when:%Y-%m-%d %H:%M}", text)
     console.print(table)

@@ -8,6 +8,7 @@ Policy numbers nest under ``policy``: ``[policy]`` in the TOML file,
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -43,6 +44,11 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_tls: Literal["none", "starttls", "ssl"] = "starttls"
+    smtp_ca_file: Path | None = Field(
+        None,
+        description="PEM file of CA certificates to trust for the SMTP server "
+        "(default: the system's)",
+    )
     smtp_timeout: float = Field(30.0, gt=0, description="seconds per SMTP operation")
     smtp_retries: int = Field(4, ge=1, description="attempts on a transient SMTP error")
     outbox_dir: Path = Field(Path("outbox"), description="Maildir written when no SMTP host")
@@ -66,6 +72,22 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _readable_ca_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        value = value.expanduser()
+        if not value.exists():
+            raise ValueError(f"CA file {value} does not exist")
+        if not value.is_file():
+            raise ValueError(f"CA file {value} is not a file")
+        try:
+            ssl.create_default_context(cafile=value)
+        except OSError as exc:  # unreadable, or (ssl.SSLError) no PEM certificate in it
+            raise ValueError(f"CA file {value} holds no usable PEM certificate: {exc}") from exc
         return value
 
     @field_validator("payment_link_template")

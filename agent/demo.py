@@ -2,13 +2,16 @@
 
 It seeds a SQLite ledger under ``--dir``, then for each simulated day lets the
 sample customers pay (a small, documented stand-in for the simulator of the eval
-issue) and runs the same chase pass as ``dunning run --as-of DAY``. Sent messages
+issue), imports the day's new invoices from a CSV export (as ``dunning import
+invoices`` does), and runs the same chase pass as ``dunning run --as-of DAY``. Sent messages
 land in the Maildir outbox under ``--dir``. It prints what the agent did each day
 and why, and a summary at the end. Re-running starts fresh.
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import random
 import shutil
 from collections import Counter
@@ -24,10 +27,10 @@ from agent.clock import DayClock
 from agent.config import Settings, load_settings
 from agent.policy import payer_profile
 from agent.runtime import open_engine, open_runtime
-from tools.importer import apply_payment
+from tools.importer import apply_payment, import_invoices
 from tools.ledger import load_snapshot
 from tools.seed import seed_ledger
-from tools.tables import Account, EscalationRow, Invoice, Message
+from tools.tables import Account, Contact, EscalationRow, Invoice, Message
 
 DAILY_PAY_CHANCE = {"prompt": 0.12, "usual": 0.03, "late": 0.012}
 """Demo customers: the chance a customer pays an open, due invoice on a given day."""
@@ -46,7 +49,9 @@ def demo_settings(directory: Path) -> Settings:
     )
 
 
-def _customers_pay(session: Session, day: date, rng: random.Random) -> list[str]:
+def _customers_pay(
+    session: Session, day: date, rng: random.Random, collected: dict[str, Decimal]
+) -> list[str]:
     """The sample customers' payments for ``day``; returns lines to print."""
     lines = []
     recent = day - timedelta(days=5)
@@ -75,9 +80,62 @@ def _customers_pay(session: Session, day: date, rng: random.Random) -> list[str]
             amount = (amount / 2).quantize(Decimal("0.01"))
         now = datetime.combine(day, time(9, 0), tzinfo=UTC)
         apply_payment(session, invoice, amount, day, f"demo-{day}", now)
+        collected[invoice.currency] = collected.get(invoice.currency, Decimal(0)) + amount
         lines.append(f"{invoice.account_id} paid {amount} {invoice.currency} on {invoice.number}")
     session.commit()
     return lines
+
+
+BILLING_CYCLE_DAYS = 30
+"""Demo customers are billed every 30 days (net 30), each on its own day of the cycle."""
+
+
+def _bill(session: Session, day: date, exports: Path, rng: random.Random) -> list[str]:
+    """Write the day's invoice export, as an accounting system would, and import it."""
+    rows = []
+    for account in session.exec(select(Account).order_by(col(Account.id))).all():
+        digest = hashlib.sha256(account.id.encode()).digest()
+        if (day.toordinal() - digest[0]) % BILLING_CYCLE_DAYS:
+            continue
+        contact = session.exec(select(Contact).where(Contact.account_id == account.id)).first()
+        last = session.exec(
+            select(Invoice)
+            .where(Invoice.account_id == account.id)
+            .order_by(col(Invoice.issue_date).desc())
+        ).first()
+        if contact is None or last is None:
+            continue
+        amount = Decimal(rng.randrange(20_000, 900_000)) / 100
+        rows.append(
+            {
+                "customer_id": account.id,
+                "customer_name": account.name,
+                "email": contact.email,
+                "invoice_number": f"INV-{account.id}-{day:%y%m%d}",
+                "issue_date": day.isoformat(),
+                "due_date": (day + timedelta(days=30)).isoformat(),
+                "amount": f"{amount:.2f}",
+                "currency": last.currency,
+                "balance": f"{amount:.2f}",
+                "timezone": account.timezone,
+                "language": account.language,
+            }
+        )
+    if not rows:
+        return []
+    exports.mkdir(parents=True, exist_ok=True)
+    path = exports / f"invoices-{day}.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    import_invoices(session, path, now=datetime.combine(day, time(7, 0), tzinfo=UTC))
+    session.commit()
+    return [
+        f"{row['customer_id']} billed {row['amount']} {row['currency']}"
+        f" ({row['invoice_number']}, due {row['due_date']})"
+        for row in rows
+    ]
 
 
 def run_demo(
@@ -98,20 +156,24 @@ def run_demo(
     with Session(engine) as session:
         opening = _open_balances(session)
     rng = random.Random(seed)
+    collected: dict[str, Decimal] = {}
     totals: Counter[str] = Counter()
     stages: Counter[str] = Counter()
     with open_runtime(settings, engine=engine) as runtime:
         for offset in range(days):
             day = start + timedelta(days=offset)
             with Session(engine) as session:
-                paid = _customers_pay(session, day, rng)
+                billed = _bill(session, day, directory / "exports", rng)
+                paid = _customers_pay(session, day, rng, collected)
             runtime.deps.clock = DayClock(day)
             summary = runtime.run_pass()
-            totals.update(summary.counts() | {"payments": len(paid)})
+            totals.update(summary.counts() | {"payments": len(paid), "invoices": len(billed)})
             shown = [d for d in summary.decisions if d["action"] != "wait" or d.get("stage")]
-            if not (paid or shown):
+            if not (billed or paid or shown):
                 continue
             console.rule(f"{day:%a %Y-%m-%d}  (day {offset + 1})", style="dim")
+            for line in billed:
+                console.print(f"  [blue]invoice[/blue]  {line}", highlight=False)
             for line in paid:
                 console.print(f"  [green]payment[/green]  {line}", highlight=False)
             for item in shown:
@@ -120,7 +182,8 @@ def run_demo(
                 console.print("  " + _describe(item), highlight=False)
             quiet = summary.waited - sum(1 for d in shown if d["action"] == "wait")
             if quiet:
-                console.print(f"  [dim]{quiet} accounts looked at, nothing due[/dim]")
+                noun = "account" if quiet == 1 else "accounts"
+                console.print(f"  [dim]{quiet} more {noun} looked at, nothing due[/dim]")
     with Session(engine) as session:
         closing = _open_balances(session)
         escalations = session.exec(
@@ -131,7 +194,7 @@ def run_demo(
         flagged = session.exec(
             select(func.count()).select_from(Account).where(col(Account.human_flagged))
         ).one()
-    _summary(console, totals, stages, opening, closing, escalations, flagged, settings)
+    _summary(console, totals, stages, (opening, closing, collected), escalations, flagged, settings)
 
 
 COLOURS = {"send": "cyan", "hold": "yellow", "escalate": "red", "wait": "dim"}
@@ -158,8 +221,7 @@ def _summary(
     console: Console,
     totals: Counter[str],
     stages: Counter[str],
-    opening: dict[str, Decimal],
-    closing: dict[str, Decimal],
+    money: tuple[dict[str, Decimal], dict[str, Decimal], dict[str, Decimal]],
     escalations: int,
     flagged: int,
     settings: Settings,
@@ -176,10 +238,14 @@ def _summary(
     table.add_row("escalated to a person", str(totals["escalated"]))
     table.add_row("escalations open at the end", str(escalations))
     table.add_row("accounts flagged by a person", str(flagged))
+    table.add_row("new invoices imported", str(totals["invoices"]))
     table.add_row("customer payments", str(totals["payments"]))
+    opening, closing, collected = money
+    zero = Decimal(0)
     for currency in sorted(set(opening) | set(closing)):
-        before, after = opening.get(currency, Decimal(0)), closing.get(currency, Decimal(0))
-        table.add_row(f"open {currency}: start \u2192 end", f"{before:,.2f} \u2192 {after:,.2f}")
+        before, after = opening.get(currency, zero), closing.get(currency, zero)
+        table.add_row(f"{currency} collected", f"{collected.get(currency, zero):,.2f}")
+        table.add_row(f"{currency} open: start \u2192 end", f"{before:,.2f} \u2192 {after:,.2f}")
     console.print(table)
     console.print(
         f"Every decision is in the log: [bold]DUNNING_DATABASE_URL={settings.database_url} "

@@ -163,16 +163,16 @@ class _Chase:
         dates: list[date] = []
         starts = stage_starts(self.policy)
         for invoice in self.snapshot.open_invoices:
-            for stage in STAGES:
+            if invoice.balance <= 0:
+                continue
+            done = self.highest_sent(invoice.number)
+            for stage in STAGES[done + 1 :]:
                 dates.append(invoice.due_date + timedelta(days=starts[stage]))
             for on, stage in self.sent_by_invoice.get(invoice.number, []):
                 if stage in OVERDUE_NOTICES:
                     dates.append(on + timedelta(days=self.policy.final_notice_prior_days))
                 if stage == "final_notice":
                     dates.append(on + timedelta(days=self.policy.escalate_after_final_days))
-        last = self.last_chase()
-        if last is not None:
-            dates.append(last + timedelta(days=self.policy.min_gap_days))
         return [d for d in dates if d > self.today]
 
 

@@ -19,23 +19,40 @@ is ``smtp_server``; should ``tests`` become a package, it is ``tests.smtp_server
 ``fail_next(451, "try later")`` makes the next DATA answer 451 (``stage="RCPT"`` or
 ``"MAIL"`` for those commands); with ``user``/``password`` set, the server offers AUTH over
 plain text and refuses MAIL FROM until the client has logged in.
+
+TLS, with a certificate from ``make_test_certificate`` (self-signed, for ``127.0.0.1`` and
+``localhost``; the client trusts it with ``ca_file=cert``)::
+
+    cert, key = make_test_certificate(tmp_path)
+    with SmtpTestServer(tls="starttls", certfile=cert, keyfile=key) as server:
+        SmtpTransport(server.host, server.port, tls="starttls", ca_file=cert).send(msg)
+        assert server.messages[0].tls  # e.g. "TLSv1.3"
+
+``tls="starttls"`` requires STARTTLS before anything but EHLO/HELO/NOOP/QUIT (a plain-text
+MAIL FROM gets ``530``) and offers AUTH only after it; ``tls="ssl"`` speaks TLS from the
+first byte (implicit TLS, as on port 465).
 """
 
 from __future__ import annotations
 
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from pathlib import Path
 from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 Stage = Literal["MAIL", "RCPT", "DATA"]
+TlsMode = Literal["none", "starttls", "ssl"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -45,6 +62,34 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def make_test_certificate(directory: str | Path) -> tuple[Path, Path]:
+    """Write a self-signed certificate for ``127.0.0.1``/``localhost`` and its key.
+
+    Returns ``(cert_path, key_path)`` (PEM, the key unencrypted). Uses the ``openssl``
+    command line; raises ``RuntimeError`` when it is not installed.
+    """
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise RuntimeError("make_test_certificate needs the openssl command line")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "smtp-test-cert.pem", directory / "smtp-test-key.pem"
+    command = [
+        openssl, "req", "-x509", "-new", "-nodes", "-days", "2",
+        "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-keyout", str(key), "-out", str(cert),
+        "-subj", "/CN=localhost",
+        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,digitalSignature,keyCertSign",
+        "-addext", "extendedKeyUsage=serverAuth",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=30)
+    if result.returncode != 0:
+        raise RuntimeError(f"openssl could not make a certificate: {result.stderr.strip()}")
+    return cert, key
+
+
 @dataclass(frozen=True)
 class ReceivedMessage:
     mail_from: str
@@ -52,6 +97,7 @@ class ReceivedMessage:
     data: bytes
     message: EmailMessage
     login: str | None = None  # the AUTH user of the session, if any
+    tls: str | None = None  # the TLS version the message came over ("TLSv1.3"), or None
 
 
 @dataclass(frozen=True)
@@ -72,17 +118,26 @@ class SmtpTestServer:
     ``messages``: the accepted messages, in order. ``attempts``: every MAIL/RCPT/DATA
     reply (``data_attempts`` for only the DATA ones), so a test can tell how often a
     client tried. ``logins``: the users that authenticated.
+
+    ``tls``: ``"starttls"`` or ``"ssl"`` (implicit TLS) serve ``certfile``/``keyfile``.
     """
 
     host: str = "127.0.0.1"
     user: str | None = None
     password: str | None = None
     port: int = 0
+    tls: TlsMode = "none"
+    certfile: str | Path | None = None
+    keyfile: str | Path | None = None
     messages: list[ReceivedMessage] = field(default_factory=list, init=False)
     attempts: list[Attempt] = field(default_factory=list, init=False)
     logins: list[str] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
+        if self.tls not in ("none", "starttls", "ssl"):
+            raise ValueError(f"tls must be 'none', 'starttls' or 'ssl', not {self.tls!r}")
+        if self.tls != "none" and (self.certfile is None or self.keyfile is None):
+            raise ValueError(f"tls={self.tls!r} needs certfile and keyfile")
         self._lock = threading.Lock()
         self._failures: dict[str, deque[tuple[int, str]]] = {
             "MAIL": deque(),
@@ -99,8 +154,16 @@ class SmtpTestServer:
         if not self.port:
             self.port = free_port(self.host)  # Controller(port=0) cannot work
         kwargs: dict[str, Any] = {}
+        if self.tls != "none":
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)  # no client certs
+            context.load_cert_chain(str(self.certfile), str(self.keyfile))
+            if self.tls == "starttls":
+                kwargs.update(tls_context=context, require_starttls=True)
+            else:
+                kwargs.update(ssl_context=context)
         if self.user is not None:
-            kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
+            # With STARTTLS, AUTH only after it; aiosmtpd does not count implicit TLS as TLS.
+            kwargs.update(authenticator=self._authenticate, auth_require_tls=self.tls == "starttls")
         self._controller = Controller(_Handler(self), hostname=self.host, port=self.port, **kwargs)
         self._controller.start()
         return self
@@ -215,12 +278,14 @@ class _Handler:
             return f"{failure[0]} {failure[1]}"
         auth = session.auth_data
         login = auth.login.decode("utf-8", "replace") if isinstance(auth, LoginPassword) else None
+        ssl_object = server.transport.get_extra_info("ssl_object") if server.transport else None
         received = ReceivedMessage(
             mail_from=envelope.mail_from,
             rcpt_tos=list(envelope.rcpt_tos),
             data=raw,
             message=message,  # type: ignore[arg-type]
             login=login,
+            tls=ssl_object.version() if ssl_object is not None else None,
         )
         number = owner._record(
             Attempt("DATA", 250, mail_from=envelope.mail_from, message_id=message_id), received

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import mailbox
+import shutil
 import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from agent.config import Settings
+from agent.config import ConfigError, Settings, load_settings
 from tools.mail import compose, make_message_id
 from tools.transports import (
     MaildirTransport,
@@ -21,9 +22,9 @@ from tools.transports import (
 )
 
 try:  # tests/ is not a package: pytest puts it on sys.path
-    from smtp_server import SmtpTestServer, free_port
+    from smtp_server import SmtpTestServer, free_port, make_test_certificate
 except ImportError:  # pragma: no cover - if tests/ becomes a package
-    from tests.smtp_server import SmtpTestServer, free_port
+    from tests.smtp_server import SmtpTestServer, free_port, make_test_certificate
 
 BODY = "Sehr geehrte Frau Bäcker,\n\nbitte überweisen Sie 1.234,56 € bis Freitag.\n\nGrüße"
 SENT_AT = datetime(2025, 3, 14, 9, 30, tzinfo=timezone(timedelta(hours=1)))
@@ -68,6 +69,28 @@ def smtp_server():
 @pytest.fixture
 def auth_server():
     with SmtpTestServer(user="dunning", password="s3cret-pässword") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1/localhost and its key."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command line is needed to make a test certificate")
+    return make_test_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def starttls_server(certificate):
+    cert, key = certificate
+    with SmtpTestServer(tls="starttls", certfile=cert, keyfile=key) as server:
+        yield server
+
+
+@pytest.fixture
+def ssl_server(certificate):
+    cert, key = certificate
+    with SmtpTestServer(tls="ssl", certfile=cert, keyfile=key) as server:
         yield server
 
 
@@ -263,6 +286,105 @@ def test_smtp_starttls_not_offered_is_permanent(smtp_server):
     assert smtp_server.attempts == []
 
 
+# --------------------------------------------------------------------------- SMTP over TLS
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])  # the certificate's two names
+def test_smtp_starttls_with_ca_file_delivers_over_tls(starttls_server, certificate, host):
+    cert, _ = certificate
+    transport = _fast(starttls_server, tls="starttls", ca_file=cert)
+    transport.host = host
+    assert transport.send(_message()).startswith("250 ")
+    assert len(starttls_server.messages) == 1
+    got = starttls_server.messages[0]
+    assert got.tls is not None and got.tls.startswith("TLSv1.")
+    assert got.message["Message-ID"] == "<dunning.INV-1001.r1@example.com>"
+    assert got.message.get_content() == BODY + "\n"
+
+
+def test_smtp_starttls_server_refuses_plain_text(starttls_server):
+    """The server really insists on TLS, so the delivery above did go encrypted."""
+    with pytest.raises(PermanentSendError, match="530") as info:
+        _fast(starttls_server, tls="none").send(_message())
+    assert info.value.code == 530
+    assert "STARTTLS" in str(info.value)
+    assert starttls_server.attempts == []  # refused before MAIL FROM reached the handler
+    assert starttls_server.messages == []
+
+
+def test_smtp_implicit_ssl_with_ca_file_delivers(ssl_server, certificate):
+    cert, _ = certificate
+    receipt = _fast(ssl_server, tls="ssl", ca_file=cert).send(_message())
+    assert receipt.startswith("250 ")
+    assert len(ssl_server.messages) == 1
+    assert ssl_server.messages[0].tls is not None
+
+
+def test_smtp_implicit_ssl_server_does_not_speak_plain_text(ssl_server, certificate):
+    # STARTTLS against an implicit-TLS port: the server never sends a plain-text greeting.
+    transport = _fast(ssl_server, tls="starttls", ca_file=certificate[0], timeout=0.2, attempts=1)
+    with pytest.raises(TransientSendError):
+        transport.send(_message())
+    assert ssl_server.messages == []
+
+
+@pytest.mark.parametrize("tls", ["starttls", "ssl"])
+def test_smtp_self_signed_certificate_is_refused_without_ca_file(
+    starttls_server, ssl_server, tls, monkeypatch
+):
+    server = starttls_server if tls == "starttls" else ssl_server
+    calls = []
+    attempt = SmtpTransport._attempt
+
+    def counted(self, *args):
+        calls.append(args)
+        return attempt(self, *args)
+
+    monkeypatch.setattr(SmtpTransport, "_attempt", counted)
+    with pytest.raises(PermanentSendError) as info:
+        _fast(server, tls=tls).send(_message())  # trusts only the system's CAs
+    text = str(info.value)
+    assert "TLS certificate rejected" in text
+    assert "CERTIFICATE_VERIFY_FAILED" in text and "self-signed certificate" in text
+    assert info.value.code is None
+    assert len(calls) == 1  # not retried
+    assert server.attempts == [] and server.messages == []
+
+
+def test_smtp_certificate_of_another_ca_is_refused(starttls_server, tmp_path):
+    other_cert, _ = make_test_certificate(tmp_path / "other")
+    with pytest.raises(PermanentSendError, match="CERTIFICATE_VERIFY_FAILED"):
+        _fast(starttls_server, tls="starttls", ca_file=other_cert).send(_message())
+    assert starttls_server.messages == []
+
+
+@pytest.mark.parametrize("tls", ["starttls", "ssl"])
+def test_smtp_tls_login(certificate, tls):
+    cert, key = certificate
+    with SmtpTestServer(
+        tls=tls, certfile=cert, keyfile=key, user="dunning", password="s3cret"
+    ) as server:
+        transport = _fast(server, tls=tls, ca_file=cert, user="dunning", password="s3cret")
+        assert transport.send(_message()).startswith("250 ")
+        assert server.logins == ["dunning"]
+        got = server.messages[0]
+        assert got.login == "dunning" and got.tls is not None
+
+
+def test_smtp_ca_file_must_exist(tmp_path):
+    with pytest.raises(ValueError, match="missing.pem"):
+        SmtpTransport("127.0.0.1", 25, ca_file=tmp_path / "missing.pem")
+
+
+def test_smtp_unusable_ca_file_is_permanent(starttls_server, tmp_path):
+    bogus = tmp_path / "bogus.pem"
+    bogus.write_text("not a certificate\n")
+    transport = _fast(starttls_server, tls="starttls", ca_file=bogus)
+    with pytest.raises(PermanentSendError, match="bogus.pem"):
+        transport.send(_message())
+    assert starttls_server.attempts == []
+
+
 # --------------------------------------------------------------------------- Maildir
 
 
@@ -332,6 +454,7 @@ def test_transport_from_settings(tmp_path):
     assert (smtp.host, smtp.port, smtp.user, smtp.tls) == ("mail.example.com", 465, "u", "ssl")
     assert (smtp.timeout, smtp.attempts) == (7.5, 2)
     assert smtp._password == "pw"
+    assert smtp.ca_file is None
     assert "pw" not in repr(smtp)
     assert isinstance(smtp, Transport) and isinstance(maildir, Transport)
 
@@ -340,3 +463,45 @@ def test_transport_from_settings_delivers(smtp_server):
     settings = Settings(smtp_host=smtp_server.host, smtp_port=smtp_server.port, smtp_tls="none")
     transport_from_settings(settings).send(_message())
     assert len(smtp_server.messages) == 1
+
+
+def test_settings_smtp_ca_file(tmp_path, monkeypatch, certificate):
+    cert, _ = certificate
+    monkeypatch.setenv("DUNNING_SMTP_CA_FILE", str(cert))
+    settings = load_settings()
+    assert settings.smtp_ca_file == cert
+    assert settings.shown()["smtp_ca_file"] == str(cert)
+    assert Settings.model_fields["smtp_ca_file"].description == (
+        "PEM file of CA certificates to trust for the SMTP server (default: the system's)"
+    )
+
+    missing = tmp_path / "nowhere" / "ca.pem"
+    monkeypatch.setenv("DUNNING_SMTP_CA_FILE", str(missing))
+    with pytest.raises(ConfigError, match="DUNNING_SMTP_CA_FILE") as info:
+        load_settings()
+    assert f"CA file {missing} does not exist" in str(info.value)
+
+    monkeypatch.setenv("DUNNING_SMTP_CA_FILE", str(tmp_path))
+    with pytest.raises(ConfigError, match="is not a file"):
+        load_settings()
+
+    empty = tmp_path / "empty.pem"
+    empty.write_text("")
+    monkeypatch.setenv("DUNNING_SMTP_CA_FILE", str(empty))
+    with pytest.raises(ConfigError, match="no usable PEM certificate"):
+        load_settings()
+
+
+def test_transport_from_settings_starttls_with_ca_file(starttls_server, certificate):
+    cert, _ = certificate
+    settings = Settings(
+        smtp_host=starttls_server.host,
+        smtp_port=starttls_server.port,
+        smtp_tls="starttls",
+        smtp_ca_file=cert,
+        smtp_timeout=5.0,
+    )
+    transport = transport_from_settings(settings)
+    assert isinstance(transport, SmtpTransport) and transport.ca_file == cert
+    transport.send(_message())
+    assert starttls_server.messages[0].tls is not None

@@ -143,7 +143,13 @@ def _glob_escape(name: str) -> str:
 
 
 class SmtpTransport:
-    """Delivers over SMTP, one connection per message, retrying transient failures."""
+    """Delivers over SMTP, one connection per message, retrying transient failures.
+
+    With ``tls="starttls"`` or ``"ssl"`` the server's certificate is always verified, and
+    its name must match ``host``: against the system's CA certificates, or only against
+    those in the PEM file ``ca_file`` (for a server with a private CA or a self-signed
+    certificate). ``ca_file`` has no effect with ``tls="none"``.
+    """
 
     name = "smtp"
 
@@ -159,11 +165,14 @@ class SmtpTransport:
         attempts: int = 4,
         backoff_initial: float = 0.5,
         backoff_max: float = 8.0,
+        ca_file: str | Path | None = None,
     ) -> None:
         if tls not in ("none", "starttls", "ssl"):
             raise ValueError(f"tls must be 'none', 'starttls' or 'ssl', not {tls!r}")
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
+        if ca_file is not None and not Path(ca_file).is_file():
+            raise ValueError(f"CA file {ca_file} does not exist or is not a file")
         self.host = host
         self.port = port
         self.user = user
@@ -173,11 +182,12 @@ class SmtpTransport:
         self.attempts = attempts
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self.ca_file = Path(ca_file) if ca_file is not None else None
 
     def __repr__(self) -> str:
         return (
             f"SmtpTransport({self.host!r}, {self.port}, tls={self.tls!r}, "
-            f"user={self.user!r}, attempts={self.attempts})"
+            f"user={self.user!r}, attempts={self.attempts}, ca_file={self.ca_file!r})"
         )
 
     def send(self, message: EmailMessage) -> str:
@@ -203,10 +213,10 @@ class SmtpTransport:
             ) from exc
 
     def _attempt(self, sender: str, recipients: list[str], data: bytes) -> str:
+        context = self._ssl_context() if self.tls != "none" else None
         smtp: smtplib.SMTP | None = None
         clean_exit = False
         try:
-            context = ssl.create_default_context() if self.tls != "none" else None
             # Connecting in the constructor: smtplib takes the TLS server name from there.
             if self.tls == "ssl":
                 smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
@@ -244,6 +254,17 @@ class SmtpTransport:
         finally:
             if smtp is not None:
                 _hang_up(smtp, polite=clean_exit)
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        """A verifying client context: the system's CAs, or only those in ``ca_file``."""
+        if self.ca_file is None:
+            return ssl.create_default_context()
+        try:
+            return ssl.create_default_context(cafile=self.ca_file)
+        except OSError as exc:  # also ssl.SSLError: no PEM certificate in the file
+            raise PermanentSendError(
+                f"SMTP {self.host}:{self.port}: cannot load CA file {self.ca_file}: {exc}"
+            ) from exc
 
     def _classify(self, exc: BaseException) -> TransientSendError | PermanentSendError:
         where = f"SMTP {self.host}:{self.port}"
@@ -352,5 +373,6 @@ def transport_from_settings(settings: Settings) -> Transport:
             tls=settings.smtp_tls,
             timeout=settings.smtp_timeout,
             attempts=settings.smtp_retries,
+            ca_file=settings.smtp_ca_file,
         )
     return MaildirTransport(settings.outbox_dir)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean tools-for-tests
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/dunning demo
 
-test: $(STAMP)
+# the TLS tests make a throwaway certificate with the openssl command
+tools-for-tests:
+	@command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+
+test: $(STAMP) tools-for-tests
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

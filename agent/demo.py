@@ -14,6 +14,7 @@ import csv
 import hashlib
 import random
 import shutil
+import sys
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -247,8 +248,11 @@ def _summary(
         table.add_row(f"{currency} collected", f"{collected.get(currency, zero):,.2f}")
         table.add_row(f"{currency} open: start \u2192 end", f"{before:,.2f} \u2192 {after:,.2f}")
     console.print(table)
+    command = Path(sys.argv[0])
+    shown = command.name if command.is_absolute() or command.name != "dunning" else command
     console.print(
         f"Every decision is in the log: [bold]DUNNING_DATABASE_URL={settings.database_url} "
-        "dunning log[/bold]; messages are files in "
-        f"[bold]{settings.outbox_dir}/new[/bold]."
+        f"{shown} log[/bold] (or [bold]show ACCOUNT[/bold]); each sent message is a file "
+        f"in [bold]{settings.outbox_dir}/new[/bold].",
+        highlight=False,
     )

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     default_language: Literal["en", "de"] = "en"
     engine: Literal["offline"] = "offline"
+    workers: int | None = Field(
+        None, ge=1, le=64, description="processes sharing a big pass (default: one per core)"
+    )
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
 
     @field_validator("default_timezone")

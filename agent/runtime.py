@@ -17,11 +17,13 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from agent import verify
 from agent.chase_graph import build_chase_graph
 from agent.chase_pass import PassSummary, due_accounts, run_pass
 from agent.clock import Clock, SystemClock
 from agent.config import Settings
 from agent.deps import Deps
+from tools import drafting
 from tools.checkpoints import open_checkpointer
 from tools.db import make_engine, migrate
 from tools.transports import Transport, transport_from_settings
@@ -46,7 +48,7 @@ class Runtime:
     def run_pass(self, keep_decisions: bool = True, workers: int | None = None) -> PassSummary:
         """One chase pass. ``workers`` processes share a big pass (default: one per core);
         each account is handled by exactly one of them."""
-        workers = workers or os.cpu_count() or 1
+        workers = workers or self.deps.settings.workers or os.cpu_count() or 1
         ids = due_accounts(self.deps)
         if workers > 1 and len(ids) >= PARALLEL_FROM and self._can_fork():
             return self._run_parallel(ids, workers, keep_decisions)
@@ -59,6 +61,8 @@ class Runtime:
 
     def _run_parallel(self, ids: list[str], workers: int, keep: bool) -> PassSummary:
         deps = self.deps
+        drafting.warm_up()
+        verify.warm_up()
         chunks = [ids[start::workers] for start in range(workers)]
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:

@@ -369,6 +369,11 @@ _Reading = tuple[int | None, int, int]
 """A date as written: (year or None when left out, month, day)."""
 
 
+def warm_up() -> None:
+    """Build the date patterns now (before worker processes fork)."""
+    _month_patterns()
+
+
 @lru_cache(maxsize=1)
 def _month_patterns() -> tuple[re.Pattern[str], re.Pattern[str], dict[str, int]]:
     """Month names of both languages (wide and abbreviated, capitalised as written in

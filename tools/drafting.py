@@ -23,7 +23,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 
-from agent.snapshot import AccountSnapshot, Decision, OpenInvoice
+from agent.snapshot import STAGES, TONES, AccountSnapshot, Decision, OpenInvoice
 from prompts import PROMPTS_DIR
 
 TEMPLATE_VERSION = "v1"
@@ -191,6 +191,20 @@ def _template(name: str) -> Template:
     if template is None:
         template = _TEMPLATES[name] = _ENV.get_template(name + ".j2")
     return template
+
+
+def warm_up() -> None:
+    """Compile every template and load the locales now (before worker processes fork, so
+    each inherits them instead of paying for them again)."""
+    for language in _PHRASES:
+        _locale(language)
+        format_money(Decimal("1.00"), "USD", language)
+        format_day(date(2000, 1, 1), language)
+        for stage in STAGES:
+            for tone in TONES:
+                name = template_name(language, stage, tone)
+                if (PROMPTS_DIR / f"{name}.j2").is_file():
+                    _template(name)
 
 
 def _state(ages: list[int]) -> str:

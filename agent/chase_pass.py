@@ -22,7 +22,8 @@ from tools.tables import Account
 
 log = logging.getLogger(__name__)
 
-MAX_ZONE_AHEAD = timedelta(hours=14)
+LATEST_ZONE = ZoneInfo("Etc/GMT+12")
+"""UTC-12: the last zone to finish a day, so the widest net for "due on that day"."""
 ERROR_RETRY = timedelta(hours=1)
 
 
@@ -58,7 +59,7 @@ TALLY = {"send": "sent", "wait": "waited", "hold": "held", "escalate": "escalate
 
 def due_accounts(deps: Deps, limit: int | None = None) -> list[str]:
     """Accounts whose next look has come in their own time zone."""
-    horizon = to_utc(deps.clock.now(UTC) + MAX_ZONE_AHEAD)
+    horizon = to_utc(deps.clock.due_by(LATEST_ZONE))
     with deps.session() as session:
         rows = session.exec(
             select(Account.id, Account.timezone, Account.next_review_at)
@@ -70,7 +71,7 @@ def due_accounts(deps: Deps, limit: int | None = None) -> list[str]:
     zones: dict[str, ZoneInfo] = {}
     for account_id, tz, review in rows:
         zone = zones.setdefault(tz, ZoneInfo(tz))
-        if review <= deps.clock.now(zone):
+        if review <= deps.clock.due_by(zone):
             due.append(account_id)
             if limit is not None and len(due) >= limit:
                 break

@@ -19,10 +19,17 @@ class Clock(Protocol):
         """The current instant, aware, expressed in ``tz`` (UTC when omitted)."""
         ...
 
+    def due_by(self, tz: ZoneInfo) -> datetime:
+        """Work scheduled up to this instant is due now (for an account in ``tz``)."""
+        ...
+
 
 class SystemClock:
     def now(self, tz: ZoneInfo | None = None) -> datetime:
         return datetime.now(tz or UTC)
+
+    def due_by(self, tz: ZoneInfo) -> datetime:
+        return self.now(tz)
 
 
 @dataclass(frozen=True)
@@ -36,16 +43,24 @@ class FixedClock:
     def now(self, tz: ZoneInfo | None = None) -> datetime:
         return self.instant.astimezone(tz or UTC)
 
+    def due_by(self, tz: ZoneInfo) -> datetime:
+        return self.now(tz)
+
 
 @dataclass(frozen=True)
 class DayClock:
-    """A calendar day; each time zone sees it at ``local_time`` on that day."""
+    """A calendar day; each time zone sees it at ``local_time`` on that day, and all
+    work scheduled for that day (in the account's zone) counts as due."""
 
     day: date
     local_time: time = time(10, 0)
 
     def now(self, tz: ZoneInfo | None = None) -> datetime:
         return datetime.combine(self.day, self.local_time, tzinfo=tz or UTC)
+
+    def due_by(self, tz: ZoneInfo) -> datetime:
+        """Everything due on that day: a run "as of" a date does that day's work."""
+        return datetime.combine(self.day, time.max, tzinfo=tz)
 
 
 def parse_as_of(value: str | None) -> Clock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import mailbox
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -173,3 +173,16 @@ def test_message_language_follows_the_account(settings, engine, session, languag
     run(settings, engine)
     [mail] = outbox_messages(settings)
     assert money in mail.get_payload(decode=True).decode()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Honolulu", "Pacific/Kiritimati"])
+def test_a_date_as_of_does_all_the_work_due_that_day(settings, engine, session, zone):
+    # imported in the late afternoon (local), then `dunning run --as-of` that date
+    review = datetime(2026, 3, 10, 17, 30, tzinfo=ZoneInfo(zone))
+    add_account(session, "C-1", timezone=zone, review_at=review)
+    add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))
+    add_account(session, "C-2", timezone=zone, review_at=review + timedelta(days=1))
+    add_invoice(session, "C-2", "INV-2", due=date(2026, 3, 5))
+    summary = run(settings, engine)
+    assert [d["account"] for d in summary.decisions] == ["C-1"]
+    assert summary.sent == 1

@@ -31,6 +31,7 @@ ERROR_RETRY = timedelta(hours=1)
 class PassSummary:
     as_of: str
     dry_run: bool
+    workers: int = 1
     accounts_looked_at: int = 0
     sent: int = 0
     waited: int = 0

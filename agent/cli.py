@@ -210,8 +210,10 @@ def run(
     counts = summary.counts()
     console.print(
         "pass{}: looked at {accounts_looked_at}, sent {sent}, waited {waited}, held {held}, "
-        "escalated {escalated} (deferred {deferred}, errors {errors})".format(
-            " (dry run)" if dry_run else "", **counts
+        "escalated {escalated} (deferred {deferred}, errors {errors}{shared})".format(
+            " (dry run)" if dry_run else "",
+            shared=f"; {summary.workers} worker processes" if summary.workers > 1 else "",
+            **counts,
         )
     )
 

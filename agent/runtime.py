@@ -72,7 +72,7 @@ class Runtime:
                     [(deps.settings, deps.clock, deps.dry_run, chunk, keep) for chunk in chunks],
                 )
             )
-        total = PassSummary(as_of=parts[0].as_of, dry_run=deps.dry_run)
+        total = PassSummary(as_of=parts[0].as_of, dry_run=deps.dry_run, workers=workers)
         for part in parts:
             total.merge(part)
         return total

@@ -41,7 +41,7 @@ def session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # its thread is gone before tests that fork workers
 def smtp_server() -> Iterator[SmtpTestServer]:
     with SmtpTestServer() as server:
         yield server

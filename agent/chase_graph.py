@@ -2,14 +2,15 @@
 
 decide (load the account's context through the ledger tools, apply the policy) ->
 draft -> verify -> send -> record; a wait, a hold or an escalate goes from decide
-straight to record, and a draft that fails verification is not
-sent: the account is escalated with the reason. The policy decides, the drafter
+straight to record, and a draft that fails verification is not sent: the account
+is escalated with the reason. The policy decides, the drafter
 writes, plain code verifies and sends. The same graph serves the CLI pass, the
 demo, and (later) the daemon, the eval harness and the simulator.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -48,8 +49,12 @@ def decide(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     }
 
 
+def _sending(state: ChaseState) -> bool:
+    return bool(state["decision"]) and state["decision"]["action"] == "send"  # type: ignore[index]
+
+
 def after_decide(state: ChaseState) -> str:
-    return "draft" if state["decision"] and state["decision"]["action"] == "send" else "record"
+    return "draft" if _sending(state) else "record"
 
 
 def draft(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -92,7 +97,7 @@ def verify(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
 
 
 def after_verify(state: ChaseState) -> str:
-    return "send" if state["decision"] and state["decision"]["action"] == "send" else "record"
+    return "send" if _sending(state) else "record"
 
 
 def send(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -138,12 +143,10 @@ def send(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     if delivery.outcome in ("in_doubt", "failed"):
         update["decision"] = decision_to_state(escalated(decision, delivery.detail))
     elif delivery.outcome == "retry_later":
-        retry = decision.__class__(
+        retry = replace(
+            decision,
             action="wait",
             reason=f"{decision.reason}; not sent yet: {delivery.detail}",
-            stage=decision.stage,
-            tone=decision.tone,
-            invoices=decision.invoices,
             next_review=now + RETRY_AFTER,
             deferred=True,
         )

@@ -3,12 +3,12 @@ Message-ID, no double send on a re-run, retry on 4xx, failure and escalation on 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlmodel import select
 
-from agent.clock import DayClock
+from agent.clock import DayClock, FixedClock
 from agent.runtime import open_runtime
 from builders import add_account, add_invoice
 from tools.db import session_scope
@@ -90,3 +90,32 @@ def test_permanent_5xx_marks_failed_and_escalates(settings, engine, session, smt
     [logged] = decisions(session)
     assert logged.action == "escalate" and "refused" in logged.reason
     assert session.exec(select(EscalationRow)).one().account_id == "C-1"
+
+
+def test_server_down_for_every_attempt_waits_and_the_next_pass_sends_once(
+    settings, engine, session, smtp
+):
+    add_account(session, "C-1")
+    add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))
+    smtp.fail_next(421, "4.7.0 try again later", times=3)
+    first_at = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
+
+    def pass_at(at):
+        transport = SmtpTransport(
+            smtp.host, smtp.port, tls="none", attempts=3, backoff_initial=0.01, backoff_max=0.02
+        )
+        with open_runtime(
+            settings, clock=FixedClock(at), engine=engine, transport=transport
+        ) as runtime:
+            return runtime.run_pass()
+
+    first = pass_at(first_at)
+    assert (first.sent, first.waited, first.deferred) == (0, 1, 1)
+    assert smtp.messages == [] and session.exec(select(Message)).one().state == "queued"
+
+    assert pass_at(first_at + timedelta(minutes=5)).accounts_looked_at == 0  # retried later
+    second = pass_at(first_at + timedelta(minutes=20))
+    assert second.sent == 1 and len(smtp.messages) == 1
+    session.expire_all()
+    message = session.exec(select(Message)).one()
+    assert (message.state, message.attempts) == ("sent", 2)

@@ -26,12 +26,12 @@ def smtp(smtp_server):
     return smtp_server
 
 
-def run_pass(settings, engine, smtp):
+def run_pass(settings, engine, smtp, clock=None):
     transport = SmtpTransport(
         smtp.host, smtp.port, tls="none", attempts=3, backoff_initial=0.01, backoff_max=0.02
     )
     with open_runtime(
-        settings, clock=DayClock(TODAY), engine=engine, transport=transport
+        settings, clock=clock or DayClock(TODAY), engine=engine, transport=transport
     ) as runtime:
         return runtime.run_pass()
 
@@ -101,13 +101,7 @@ def test_server_down_for_every_attempt_waits_and_the_next_pass_sends_once(
     first_at = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
 
     def pass_at(at):
-        transport = SmtpTransport(
-            smtp.host, smtp.port, tls="none", attempts=3, backoff_initial=0.01, backoff_max=0.02
-        )
-        with open_runtime(
-            settings, clock=FixedClock(at), engine=engine, transport=transport
-        ) as runtime:
-            return runtime.run_pass()
+        return run_pass(settings, engine, smtp, FixedClock(at))
 
     first = pass_at(first_at)
     assert (first.sent, first.waited, first.deferred) == (0, 1, 1)

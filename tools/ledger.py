@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -46,16 +45,6 @@ from tools.tables import (
 
 HISTORY_LIMIT = 24
 """Earlier paid invoices the tone rule looks at."""
-
-
-def payment_link_for(invoice: Invoice, template: str) -> str:
-    if invoice.payment_link:
-        return invoice.payment_link
-    return template.format(invoice_number=invoice.number, customer_id=invoice.account_id)
-
-
-def local_day(at: datetime, timezone: str) -> date:
-    return at.astimezone(ZoneInfo(timezone)).date()
 
 
 def _by_account(*columns: Any, where: Any = None, order: Any = None, limit: int | None = None):
@@ -206,19 +195,6 @@ def load_snapshot(
             for day, amount, number in (rows(_PAYMENTS) if holds else ())
         ),
     )
-
-
-def due_account_ids(session: Session, cutoff: datetime, limit: int | None = None) -> list[str]:
-    """Accounts whose next look is due at or before ``cutoff`` (the indexed column)."""
-    query = (
-        select(Account.id)
-        .where(col(Account.next_review_at).is_not(None))
-        .where(col(Account.next_review_at) <= to_utc(cutoff))
-        .order_by(col(Account.next_review_at), col(Account.id))
-    )
-    if limit is not None:
-        query = query.limit(limit)
-    return list(session.exec(query).all())
 
 
 _SET_NEXT_REVIEW = (

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from agent.clock import SystemClock, parse_as_of
 from agent.config import ConfigError, Settings, load_settings
@@ -193,9 +193,8 @@ def run(
 ) -> None:
     """Run one chase pass over the accounts due for a look."""
     current = settings()
-    with open_runtime(
-        current, clock=clock_from(as_of), dry_run=dry_run, engine=engine_for(current)
-    ) as runtime:
+    engine = engine_for(current)
+    with open_runtime(current, clock=clock_from(as_of), dry_run=dry_run, engine=engine) as runtime:
         summary = runtime.run_pass()
     if as_json:
         print(json.dumps(summary.counts() | {"decisions": summary.decisions}, default=str))
@@ -216,6 +215,10 @@ def run(
             **counts,
         )
     )
+    with session_scope(engine) as session:
+        upcoming = session.exec(select(func.min(Account.next_review_at))).one()
+    if upcoming is not None:
+        console.print(f"next account due for a look: {upcoming:%Y-%m-%d %H:%M} UTC")
 
 
 def _parse_since(value: str | None) -> datetime | None:

@@ -11,8 +11,9 @@ import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from multiprocessing.util import Finalize
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -63,25 +64,37 @@ class Runtime:
         deps = self.deps
         drafting.warm_up()
         verify.warm_up()
-        chunks = [ids[start::workers] for start in range(workers)]
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            parts = list(
-                pool.map(
-                    _worker_pass,
-                    [(deps.settings, deps.clock, deps.dry_run, chunk, keep) for chunk in chunks],
-                )
-            )
+        # small chunks from a shared queue keep every worker busy until the pass ends
+        chunks = [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_start_worker,
+            initargs=(deps.settings, deps.clock, deps.dry_run),
+        ) as pool:
+            parts = list(pool.map(_worker_chunk, chunks, [keep] * len(chunks)))
         total = PassSummary(as_of=parts[0].as_of, dry_run=deps.dry_run, workers=workers)
         for part in parts:
             total.merge(part)
         return total
 
 
-def _worker_pass(job: tuple[Settings, Clock, bool, list[str], bool]) -> PassSummary:
-    settings, clock, dry_run, ids, keep = job
-    with open_runtime(settings, clock=clock, dry_run=dry_run) as runtime:
-        return run_pass(runtime.deps, runtime.chase_graph, ids, keep_decisions=keep)
+CHUNK = 25
+"""Accounts a worker takes from the queue at a time."""
+_worker: Runtime | None = None
+
+
+def _start_worker(settings: Settings, clock: Clock, dry_run: bool) -> None:
+    """In a worker process: its own database connections, checkpointer and transport."""
+    global _worker
+    stack = ExitStack()
+    _worker = stack.enter_context(open_runtime(settings, clock=clock, dry_run=dry_run))
+    Finalize(None, stack.close, exitpriority=10)
+
+
+def _worker_chunk(ids: list[str], keep: bool) -> PassSummary:
+    assert _worker is not None, "the worker was not started"
+    return run_pass(_worker.deps, _worker.chase_graph, ids, keep_decisions=keep)
 
 
 @contextmanager

@@ -38,7 +38,9 @@ app.add_typer(import_app, name="import")
 
 # piped into a file or a pager, tables get room instead of the 80 columns of a dumb terminal
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else PIPED_WIDTH)
-err = Console(stderr=True)
+err = Console(
+    stderr=True, width=None if sys.stderr.isatty() or "COLUMNS" in os.environ else PIPED_WIDTH
+)
 
 
 class State:

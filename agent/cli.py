@@ -60,9 +60,9 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def clock_from(as_of: str | None) -> Any:
+def clock_from(as_of: str | None, current: Settings) -> Any:
     try:
-        return parse_as_of(as_of)
+        return parse_as_of(as_of, current.policy.time_in_window)
     except ValueError as exc:
         raise fail(str(exc), 2) from None
 
@@ -196,7 +196,8 @@ def run(
     """Run one chase pass over the accounts due for a look."""
     current = settings()
     engine = engine_for(current)
-    with open_runtime(current, clock=clock_from(as_of), dry_run=dry_run, engine=engine) as runtime:
+    clock = clock_from(as_of, current)
+    with open_runtime(current, clock=clock, dry_run=dry_run, engine=engine) as runtime:
         summary = runtime.run_pass()
     if as_json:
         print(json.dumps(summary.counts() | {"decisions": summary.decisions}, default=str))

@@ -63,13 +63,14 @@ class DayClock:
         return datetime.combine(self.day, time.max, tzinfo=tz)
 
 
-def parse_as_of(value: str | None) -> Clock:
-    """``--as-of``: nothing is the wall clock, a date is a DayClock, a timestamp is fixed."""
+def parse_as_of(value: str | None, local_time: time = time(10, 0)) -> Clock:
+    """``--as-of``: nothing is the wall clock, a timestamp is fixed, and a date alone is a
+    DayClock at ``local_time`` (the caller passes a time inside the sending window)."""
     if not value:
         return SystemClock()
     try:
         if len(value) == 10:
-            return DayClock(date.fromisoformat(value))
+            return DayClock(date.fromisoformat(value), local_time)
         instant = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValueError(

@@ -166,7 +166,7 @@ def run_demo(
             with Session(engine) as session:
                 billed = _bill(session, day, directory / "exports", rng)
                 paid = _customers_pay(session, day, rng, collected)
-            runtime.deps.clock = DayClock(day)
+            runtime.deps.clock = DayClock(day, settings.policy.time_in_window)
             summary = runtime.run_pass()
             totals.update(summary.counts() | {"payments": len(paid), "invoices": len(billed)})
             shown = [d for d in summary.decisions if d["action"] != "wait" or d.get("stage")]

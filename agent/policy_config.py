@@ -70,6 +70,15 @@ class PolicyConfig(BaseModel):
         return self
 
     @property
+    def time_in_window(self) -> time:
+        """A local time inside the sending window: 10:00 when the window has it, else its
+        start. ``--as-of DATE`` runs each account at this time."""
+        preferred = time(10, 0)
+        if self.send_window_start <= preferred < self.send_window_end:
+            return preferred
+        return self.send_window_start
+
+    @property
     def business_weekdays(self) -> frozenset[int]:
         return frozenset(WEEKDAYS.index(day) for day in self.business_days.split(","))
 

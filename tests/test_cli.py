@@ -164,3 +164,12 @@ def test_import_failure_names_file_row_and_column_and_writes_nothing(env, tmp_pa
     assert "invoices.csv" in result.output and "row 3" in result.output
     assert "due_date" in result.output and "nothing was written" in result.output
     assert invoke("show", "C-9").exit_code == 1
+
+
+def test_a_date_as_of_runs_inside_a_configured_sending_window(ledger, monkeypatch):
+    # a window that does not contain 10:00: a date alone still means "inside the window"
+    monkeypatch.setenv("DUNNING_POLICY__SEND_WINDOW_START", "13:00")
+    monkeypatch.setenv("DUNNING_POLICY__SEND_WINDOW_END", "17:00")
+    result = invoke("run", "--as-of", "2026-03-10", "--json")
+    summary = json.loads(result.stdout)
+    assert (summary["sent"], summary["deferred"]) == (1, 0)

@@ -27,7 +27,7 @@ from tools.tables import Account, Contact, DecisionRow, Invoice, Message
 PIPED_WIDTH = 140
 
 app = typer.Typer(
-    help="dunning-agent: chases open invoices, reads replies, logs every decision.",
+    help="dunning-agent: chases open invoices and logs every decision it makes.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -182,7 +182,9 @@ def seed(
 
 @app.command()
 def run(
-    once: Annotated[bool, typer.Option("--once", help="One pass, then exit (the default).")] = True,
+    once: Annotated[
+        bool, typer.Option("--once", help="One pass, then exit (what run does; see the daemon).")
+    ] = False,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Run as of this date or timestamp.")
     ] = None,

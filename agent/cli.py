@@ -183,7 +183,7 @@ def seed(
 @app.command()
 def run(
     once: Annotated[
-        bool, typer.Option("--once", help="One pass, then exit (what run does; see the daemon).")
+        bool, typer.Option("--once", help="One pass, then exit (every run is one pass).")
     ] = False,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Run as of this date or timestamp.")

@@ -42,11 +42,9 @@ class PassSummary:
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
     def merge(self, other: PassSummary) -> None:
-        for name in TALLY.values():
+        """Add a worker's part of the pass to this one."""
+        for name in ("accounts_looked_at", *TALLY.values(), "deferred", "errors"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.accounts_looked_at += other.accounts_looked_at
-        self.deferred += other.deferred
-        self.errors += other.errors
         self.decisions.extend(other.decisions)
 
     def counts(self) -> dict[str, Any]:
@@ -58,7 +56,7 @@ class PassSummary:
 TALLY = {"send": "sent", "wait": "waited", "hold": "held", "escalate": "escalated"}
 
 
-def due_accounts(deps: Deps, limit: int | None = None) -> list[str]:
+def due_accounts(deps: Deps) -> list[str]:
     """Accounts whose next look has come in their own time zone."""
     horizon = to_utc(deps.clock.due_by(LATEST_ZONE))
     with deps.session() as session:
@@ -74,17 +72,15 @@ def due_accounts(deps: Deps, limit: int | None = None) -> list[str]:
         zone = zones.setdefault(tz, ZoneInfo(tz))
         if review <= deps.clock.due_by(zone):
             due.append(account_id)
-            if limit is not None and len(due) >= limit:
-                break
     return due
 
 
 def run_pass(
-    deps: Deps, graph: Any, account_ids: list[str] | None = None, keep_decisions: bool = True
+    deps: Deps, graph: Any, account_ids: list[str], keep_decisions: bool = True
 ) -> PassSummary:
-    """Each account (default: those due now) through the chase graph, one at a time."""
+    """Each of ``account_ids`` (see ``due_accounts``) through the chase graph, in turn."""
     summary = PassSummary(as_of=deps.clock.now(UTC).isoformat(), dry_run=deps.dry_run)
-    for account_id in due_accounts(deps) if account_ids is None else account_ids:
+    for account_id in account_ids:
         summary.accounts_looked_at += 1
         try:
             final = graph.invoke(

@@ -27,6 +27,7 @@ from sqlmodel import Session, col, func, select
 from agent.clock import DayClock
 from agent.config import Settings, load_settings
 from agent.policy import payer_profile
+from agent.policy_config import PolicyConfig
 from agent.runtime import open_engine, open_runtime
 from tools.importer import apply_payment, import_invoices
 from tools.ledger import load_snapshot
@@ -51,7 +52,11 @@ def demo_settings(directory: Path) -> Settings:
 
 
 def _customers_pay(
-    session: Session, day: date, rng: random.Random, collected: dict[str, Decimal]
+    session: Session,
+    day: date,
+    rng: random.Random,
+    collected: dict[str, Decimal],
+    policy: PolicyConfig,
 ) -> list[str]:
     """The sample customers' payments for ``day``; returns lines to print."""
     lines = []
@@ -70,7 +75,7 @@ def _customers_pay(
             continue
         if invoice.account_id not in profiles:
             snapshot = load_snapshot(session, invoice.account_id, "{invoice_number}")
-            profiles[invoice.account_id] = payer_profile(snapshot.history, Settings().policy)
+            profiles[invoice.account_id] = payer_profile(snapshot.history, policy)
         chance = DAILY_PAY_CHANCE[profiles[invoice.account_id]]
         if invoice.number in nudged:
             chance *= REMINDER_LIFT
@@ -165,7 +170,7 @@ def run_demo(
             day = start + timedelta(days=offset)
             with Session(engine) as session:
                 billed = _bill(session, day, directory / "exports", rng)
-                paid = _customers_pay(session, day, rng, collected)
+                paid = _customers_pay(session, day, rng, collected, settings.policy)
             runtime.deps.clock = DayClock(day, settings.policy.time_in_window)
             summary = runtime.run_pass()
             totals.update(summary.counts() | {"payments": len(paid), "invoices": len(billed)})

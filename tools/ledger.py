@@ -1,8 +1,8 @@
 """Ledger reads and writes the chase needs: an account's snapshot for the policy,
-the index of accounts due for a look, and the decision log.
+and the decision log (which also sets when the account next needs a look).
 
-The snapshot is built in a handful of indexed queries; local dates are computed in
-the account's own time zone.
+The snapshot is built in a handful of indexed, prebuilt queries: it is the hot path
+of a pass. (Which accounts are due is ``agent.chase_pass.due_accounts``.)
 """
 
 from __future__ import annotations

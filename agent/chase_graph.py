@@ -116,7 +116,7 @@ def send(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
         message_id=message_id,
         from_addr=settings.from_address,
         from_name=settings.from_name or settings.company_name,
-        reply_to=settings.reply_to,
+        reply_to=deps.reply_to(key),
         to=list(snapshot.emails),
         subject=written.subject,
         body=written.body,

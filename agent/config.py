@@ -52,6 +52,33 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(30.0, gt=0, description="seconds per SMTP operation")
     smtp_retries: int = Field(4, ge=1, description="attempts on a transient SMTP error")
     outbox_dir: Path = Field(Path("outbox"), description="Maildir written when no SMTP host")
+    imap_host: str | None = Field(None, description="IMAP server; unset: the Maildir inbox")
+    imap_port: int = Field(993, ge=1, le=65535)
+    imap_user: str | None = None
+    imap_password: SecretStr | None = None
+    imap_oauth2_token: SecretStr | None = Field(
+        None, description="XOAUTH2 access token, used instead of the password"
+    )
+    imap_tls: Literal["none", "starttls", "ssl"] = "ssl"
+    imap_ca_file: Path | None = Field(
+        None, description="PEM file of CA certificates to trust for the IMAP server"
+    )
+    imap_folder: str = Field("INBOX", description="the folder the customers' replies arrive in")
+    imap_processed_folder: str | None = Field(
+        None, description="move each handled message to this folder (unset: leave it)"
+    )
+    imap_timeout: float = Field(60.0, gt=0, description="seconds per IMAP operation")
+    imap_poll_seconds: float = Field(60.0, gt=0, description="poll interval without IDLE")
+    imap_batch: int = Field(200, ge=1, le=5000, description="messages fetched per request")
+    inbox_dir: Path = Field(Path("inbox"), description="Maildir read when no IMAP host")
+    max_message_bytes: int = Field(
+        25_000_000, ge=10_000, description="a bigger incoming message is quarantined"
+    )
+    reply_token_secret: SecretStr | None = Field(
+        None,
+        description="key that signs the reply token in Reply-To "
+        "(default: derived from the database URL)",
+    )
     company_name: str = "Example Supplies Ltd"
     from_address: str = "ar@example.com"
     from_name: str | None = Field(None, description="display name of From (default: company)")
@@ -77,7 +104,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
-    @field_validator("smtp_ca_file")
+    @field_validator("smtp_ca_file", "imap_ca_file")
     @classmethod
     def _readable_ca_file(cls, value: Path | None) -> Path | None:
         if value is None:
@@ -125,8 +152,9 @@ class Settings(BaseSettings):
     def shown(self) -> dict[str, Any]:
         """The effective configuration with secrets masked (``dunning config show``)."""
         data = self.model_dump(mode="json")
-        if self.smtp_password is not None:
-            data["smtp_password"] = "********"
+        for secret in ("smtp_password", "imap_password", "imap_oauth2_token", "reply_token_secret"):
+            if getattr(self, secret) is not None:
+                data[secret] = "********"
         data["database_url"] = _mask_url(self.database_url)
         return data
 

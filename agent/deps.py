@@ -5,7 +5,7 @@ the mail transport, and whether this is a dry run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,11 +14,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from agent.classification import Classification, ReplyText
 from agent.clock import Clock
 from agent.config import Settings
 from agent.snapshot import AccountSnapshot
 from tools.db import session_scope
 from tools.ledger import load_snapshot
+from tools.reply_token import load_secret, make_token, reply_address
 from tools.transports import Transport
 
 
@@ -30,7 +32,10 @@ class Deps:
     transport: Transport
     dry_run: bool = False
     engine_name: str = "offline"
+    classifier: Callable[[ReplyText], Classification] | None = None
+    """Reads a reply; ``None``: the offline rules."""
     _snapshots: dict[str, AccountSnapshot] = field(default_factory=dict, repr=False)
+    _reply_secret: str | None = field(default=None, repr=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -45,6 +50,28 @@ class Deps:
                     conn, account_id, self.settings.payment_link_template
                 )
         return self._snapshots[account_id]
+
+    def classify(self, reply: ReplyText) -> Classification:
+        if self.classifier is None:
+            from agent.offline_classifier import classify_offline
+
+            self.classifier = classify_offline
+        return self.classifier(reply)
+
+    def reply_secret(self) -> str:
+        """The key that signs reply tokens (configured, or the database's own)."""
+        if self._reply_secret is None:
+            configured = self.settings.reply_token_secret
+            with self.engine.connect() as conn:
+                self._reply_secret = load_secret(
+                    conn, configured.get_secret_value() if configured else None
+                )
+        return self._reply_secret
+
+    def reply_to(self, message_key: str) -> str:
+        """The signed Reply-To plus address of the message with this key."""
+        base = self.settings.reply_to or self.settings.from_address
+        return reply_address(base, make_token(message_key, self.reply_secret()))
 
     def forget(self, account_id: str) -> None:
         self._snapshots.pop(account_id, None)

@@ -33,6 +33,12 @@ class PolicyConfig(BaseModel):
     promise_grace_days: int = Field(3, ge=0, description="grace after a promised date")
     paid_claim_hold_days: int = Field(5, ge=0, description="hold after 'we have paid'")
     absence_default_days: int = Field(7, ge=0, description="hold after an absence reply")
+    promise_without_date_days: int = Field(
+        7, ge=0, description="hold after a promise that names no date"
+    )
+    min_reply_confidence: float = Field(
+        0.5, ge=0, le=1, description="a reply understood less surely than this goes to a person"
+    )
     good_payer_within_days: int = Field(
         5, ge=0, description="paid every earlier invoice within this many days: one tone softer"
     )

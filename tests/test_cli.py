@@ -23,6 +23,8 @@ LOG_FIELDS = {
     "reason",
     "policy_version",
     "engine",
+    "kind",
+    "intent",
 }
 
 

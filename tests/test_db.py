@@ -41,3 +41,33 @@ def test_a_database_newer_than_the_program_is_refused(engine):
         conn.execute(sa.text("UPDATE schema_version SET version = 999"))
     with pytest.raises(db.SchemaError, match="999"):
         db.migrate(engine)
+
+
+def test_a_version_1_ledger_upgrades_to_replies_and_keeps_its_log(engine, session):
+    add_account(session, "C-1")
+    add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))
+    with engine.begin() as conn:  # turn the fresh database back into schema version 1
+        for table in ("inbound_messages", "inbox_cursors", "instance"):
+            conn.execute(sa.text(f"DROP TABLE {table}"))
+        for column in ("kind", "inbound_id", "intent"):
+            conn.execute(sa.text(f"ALTER TABLE decisions DROP COLUMN {column}"))
+        conn.execute(sa.text("UPDATE schema_version SET version = 1"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO decisions (at, account_id, invoices, action, reason, "
+                "policy_version, engine, dry_run) VALUES ('2026-03-01 10:00:00', 'C-1', '[]', "
+                "'wait', 'nothing due', 'default-1', 'offline', 0)"
+            )
+        )
+
+    assert db.migrate(engine) == 2
+
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT kind, reason FROM decisions")).one() == (
+            "chase",
+            "nothing due",
+        )
+        assert conn.execute(sa.text("SELECT count(*) FROM inbound_messages")).scalar() == 0
+        secret = conn.execute(sa.text("SELECT reply_secret FROM instance")).scalar()
+        assert secret and len(secret) == 64
+        assert conn.execute(sa.text("SELECT number FROM invoices")).scalar() == "INV-1"

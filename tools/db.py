@@ -8,6 +8,7 @@ refused.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -17,12 +18,24 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from tools import tables  # noqa: F401  (registers the tables)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Migration = Callable[[Connection], None]
+
+
+def _v1_to_v2(conn: Connection) -> None:
+    """Replies: the inbound messages, the IMAP cursors, the reply-token key, and the
+    decision log's kind, intent and inbound message."""
+    for table in (tables.InboundMessage, tables.InboxCursor, tables.Instance):
+        table.__table__.create(conn)  # type: ignore[attr-defined]
+    conn.execute(sa.text("ALTER TABLE decisions ADD COLUMN kind VARCHAR DEFAULT 'chase' NOT NULL"))
+    conn.execute(sa.text("ALTER TABLE decisions ADD COLUMN inbound_id INTEGER"))
+    conn.execute(sa.text("ALTER TABLE decisions ADD COLUMN intent VARCHAR"))
+
+
 MIGRATIONS: dict[int, Migration] = {
-    # version N -> N+1, e.g.
-    # 1: lambda conn: conn.execute(sa.text("ALTER TABLE accounts ADD COLUMN region TEXT")),
+    # version N -> N+1
+    1: _v1_to_v2,
 }
 
 
@@ -66,6 +79,7 @@ def migrate(engine: Engine, target: int | None = None) -> int:
             conn.execute(
                 sa.text("INSERT INTO schema_version (id, version) VALUES (1, :v)"), {"v": target}
             )
+            _ensure_instance(conn)
             return target
         if version > target:
             raise SchemaError(
@@ -75,7 +89,15 @@ def migrate(engine: Engine, target: int | None = None) -> int:
             MIGRATIONS[version](conn)
             version += 1
             conn.execute(sa.text("UPDATE schema_version SET version = :v"), {"v": version})
+        if version >= 2:
+            _ensure_instance(conn)
         return version
+
+
+def _ensure_instance(conn: Connection) -> None:
+    """Make this installation's reply-token key once."""
+    if conn.execute(sa.text("SELECT 1 FROM instance WHERE id = 1")).first() is None:
+        conn.execute(sa.insert(tables.Instance), {"id": 1, "reply_secret": secrets.token_hex(32)})
 
 
 @contextmanager

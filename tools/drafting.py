@@ -205,6 +205,7 @@ def warm_up() -> None:
                 name = template_name(language, stage, tone)
                 if (PROMPTS_DIR / f"{name}.j2").is_file():
                     _template(name)
+        _template(f"{TEMPLATE_VERSION}/{language}/answer")
 
 
 def _state(ages: list[int]) -> str:
@@ -236,15 +237,9 @@ def _chosen(snapshot: AccountSnapshot, decision: Decision) -> list[OpenInvoice]:
     return chosen
 
 
-def draft_message(
-    snapshot: AccountSnapshot, decision: Decision, today: date, company_name: str
-) -> Draft:
-    """The email for ``decision`` (stage, tone, invoices) to ``snapshot``'s contact."""
-    chosen = _chosen(snapshot, decision)
-    language = resolve_language(snapshot.language)
-    phrases = _PHRASES[language]
-    ages = [(today - inv.due_date).days for inv in chosen]
-    invoices = [
+def _lines(chosen: list[OpenInvoice], today: date, language: str) -> tuple[list[_Line], str]:
+    """The invoices as the templates show them, and their total when it has one currency."""
+    lines = [
         _Line(
             number=inv.number,
             balance=format_money(inv.balance, inv.currency, language),
@@ -255,10 +250,71 @@ def draft_message(
         for inv in chosen
     ]
     total = ""
-    currencies = {inv.currency for inv in chosen}
-    if len(chosen) > 1 and len(currencies) == 1:
+    if len(chosen) > 1 and len({inv.currency for inv in chosen}) == 1:
         amount = sum((inv.balance for inv in chosen), Decimal(0))
         total = format_money(amount, chosen[0].currency, language)
+    return lines, total
+
+
+def _render(name: str, context: dict[str, Any]) -> tuple[str, str]:
+    """(subject, body) of template ``name``: the subject block rendered on its own."""
+    template = _template(name)
+    body = template.render(context)
+    body = _BLANK_LINES.sub("\n\n", _TRAILING_SPACE.sub("\n", body)).strip() + "\n"
+    subject = " ".join("".join(template.blocks["subject"](template.new_context(context))).split())
+    return subject, body
+
+
+ANSWER_TOPICS = ("invoice_copy", "payment_link", "amount", "due_date")
+
+
+def draft_answer(
+    snapshot: AccountSnapshot,
+    topic: str,
+    invoices: tuple[str, ...],
+    today: date,
+    company_name: str,
+    *,
+    attached: bool = False,
+) -> Draft:
+    """The automatic answer to a question about ``invoices`` (``ANSWER_TOPICS``): the
+    facts come from the ledger, never from the customer's email."""
+    if topic not in ANSWER_TOPICS:
+        raise ValueError(f"no automatic answer for a question about {topic!r}")
+    chosen = _chosen(snapshot, Decision("send", "answer", "reminder", "neutral", invoices))
+    language = resolve_language(snapshot.language)
+    phrases = _PHRASES[language]
+    lines, total = _lines(chosen, today, language)
+    plural = len(chosen) > 1
+    refs = subject_refs(invoices, language)
+    label = phrases.many_label[1] if plural else phrases.one_label[1].format(number=invoices[0])
+    context: dict[str, Any] = {
+        "name": snapshot.name.strip(),
+        "company": company_name,
+        "topic": topic,
+        "attached": attached,
+        "plural": plural,
+        "label": label,
+        "subject_label": (phrases.subject_many if plural else phrases.subject_one)
+        .format(refs=refs)
+        .capitalize(),
+        "invoices": lines,
+        "total": total,
+    }
+    name = f"{TEMPLATE_VERSION}/{language}/answer"
+    subject, body = _render(name, context)
+    return Draft(subject=subject, body=body, language=language, template=name, invoices=invoices)
+
+
+def draft_message(
+    snapshot: AccountSnapshot, decision: Decision, today: date, company_name: str
+) -> Draft:
+    """The email for ``decision`` (stage, tone, invoices) to ``snapshot``'s contact."""
+    chosen = _chosen(snapshot, decision)
+    language = resolve_language(snapshot.language)
+    phrases = _PHRASES[language]
+    ages = [(today - inv.due_date).days for inv in chosen]
+    invoices, total = _lines(chosen, today, language)
     plural = len(chosen) > 1
     state = _state(ages)
     if plural:
@@ -293,10 +349,7 @@ def draft_message(
         "total": total,
     }
     name = template_name(language, decision.stage, decision.tone)  # type: ignore[arg-type]
-    template = _template(name)
-    body = template.render(context)
-    body = _BLANK_LINES.sub("\n\n", _TRAILING_SPACE.sub("\n", body)).strip() + "\n"
-    subject = " ".join("".join(template.blocks["subject"](template.new_context(context))).split())
+    subject, body = _render(name, context)
     return Draft(
         subject=subject,
         body=body,

@@ -120,6 +120,7 @@ class Message(SQLModel, table=True):
     account_id: str = Field(foreign_key="accounts.id")
     direction: str = "out"
     stage: str
+    """A chase stage, or ``answer`` for an automatic answer to a customer's question."""
     tone: str
     language: str = "en"
     invoices: list[str] = json_list()
@@ -201,3 +202,58 @@ class DecisionRow(SQLModel, table=True):
     next_review_at: datetime | None = None
     message_key: str | None = None
     dry_run: bool = False
+    kind: str = "chase"
+    """``chase`` (the daily pass), ``reply`` (what a customer's email did), ``human``."""
+    inbound_id: int | None = None
+    """For a reply decision: the row in ``inbound_messages``."""
+    intent: str | None = None
+
+
+class InboundMessage(SQLModel, table=True):
+    """Every email the agent read, stored once (by Message-ID) with its raw source, what
+    it understood and what it did, so a person can audit it."""
+
+    __tablename__ = "inbound_messages"
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(unique=True, max_length=998)
+    """The email's Message-ID, or ``<sha256.HEX@inbound.invalid>`` when it has none."""
+    source_ref: str
+    received_at: datetime
+    sent_at: datetime | None = None
+    from_addr: str | None = None
+    subject: str = ""
+    size: int = 0
+    raw: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+    status: str = Field(default="received", index=True)
+    """received, processed, unmatched (waits for a person), quarantined (malformed)."""
+    account_id: str | None = Field(default=None, foreign_key="accounts.id", index=True)
+    matched_by: str | None = None
+    invoices: list[str] = json_list()
+    automatic: str | None = None
+    intent: str | None = None
+    confidence: float | None = None
+    action: str | None = None
+    reason: str | None = None
+    error: str | None = None
+    new_text: str | None = None
+    attachments: list[dict[str, Any]] = json_list()
+    classification: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    processed_at: datetime | None = None
+
+
+class InboxCursor(SQLModel, table=True):
+    """How far the agent has read an IMAP folder: (folder, UIDVALIDITY, last UID)."""
+
+    __tablename__ = "inbox_cursors"
+    key: str = Field(primary_key=True, max_length=500)
+    uidvalidity: int
+    last_uid: int
+    updated_at: datetime
+
+
+class Instance(SQLModel, table=True):
+    """Values this installation makes once: the key that signs reply tokens."""
+
+    __tablename__ = "instance"
+    id: int = Field(default=1, primary_key=True)
+    reply_secret: str

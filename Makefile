@@ -15,17 +15,27 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/dunning demo
 
-# the TLS tests make a throwaway certificate with the openssl command
+# the TLS tests make a throwaway certificate with the openssl command; the IMAP tests
+# (and the inbox bench) run a real Dovecot, from the dovecot-imapd package
 tools-for-tests:
 	@command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+	@if ! command -v dovecot >/dev/null && ! test -x /usr/sbin/dovecot; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; \
+	  elif command -v sudo >/dev/null; then sudo=sudo; \
+	  else echo "The IMAP tests need Dovecot: as root, run" \
+	    "apt-get install -y --no-install-recommends dovecot-imapd" >&2; exit 1; fi; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo apt-get install -y -qq --no-install-recommends dovecot-imapd; \
+	fi
 
 test: $(STAMP) tools-for-tests
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(STAMP) tools-for-tests
 	$(BIN)/python bench/run_bench.py
+	$(BIN)/python bench/inbox_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -94,4 +94,7 @@ class Classification(BaseModel):
     """For ``wrong_contact``: the address the reply redirects to, when it names one."""
     evidence: str = ""
     """The words that decided it, quoted from the reply."""
+    suspicious: bool = False
+    """The email holds words addressed to the agent rather than to a person ("ignore
+    previous instructions"): they were set aside, and a person reads the email."""
     engine: str = "offline"

@@ -19,8 +19,10 @@ from sqlmodel import col, func, select
 
 from agent.clock import SystemClock, parse_as_of
 from agent.config import ConfigError, Settings, load_settings
+from agent.inbox_pass import ReplyOutcome
 from agent.runtime import open_engine, open_runtime
 from tools.db import SchemaError, session_scope
+from tools.inbox import InboxError
 from tools.ledger import decisions as query_decisions
 from tools.tables import Account, Contact, DecisionRow, Invoice, Message
 
@@ -226,6 +228,67 @@ def run(
         console.print(f"next account due for a look: {upcoming:%Y-%m-%d %H:%M} UTC")
 
 
+@app.command()
+def inbox(
+    once: Annotated[bool, typer.Option("--once", help="Poll once, then exit.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON object per processed email."),
+    ] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Process as of this date or timestamp.")
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="Process this one email (.eml) instead of the inbox."),
+    ] = None,
+) -> None:
+    """Read the customers' replies (IMAP, or the local Maildir inbox) and act on them."""
+    current = settings()
+    engine = engine_for(current)
+    clock = clock_from(as_of, current)
+
+    def show(outcome: ReplyOutcome) -> None:
+        if as_json:
+            print(json.dumps(outcome.to_json()), flush=True)
+            return
+        who = outcome.account or "no account"
+        what = f"{outcome.intent or '?'} -> {outcome.action or '?'}"
+        console.print(f"{outcome.message_id} [{who}] {what} — {outcome.reason}", highlight=False)
+
+    with open_runtime(current, clock=clock, engine=engine) as runtime:
+        if file is not None:
+            try:
+                raw = file.read_bytes()
+            except OSError as exc:
+                raise fail(f"{file}: {exc.strerror or exc}", 2) from None
+            outcome = runtime.process_email(raw, f"file:{file}")
+            if outcome is None:
+                if not as_json:
+                    console.print(f"{file}: already processed (same Message-ID)")
+                return
+            show(outcome)
+            return
+        try:
+            source = runtime.open_inbox()
+        except InboxError as exc:
+            raise fail(str(exc)) from None
+        try:
+            while True:
+                outcomes = runtime.poll_inbox(source, show)
+                if not as_json and not outcomes:
+                    console.print("inbox: nothing new")
+                if once:
+                    break
+                source.wait(current.imap_poll_seconds)
+        except KeyboardInterrupt:
+            pass
+        except InboxError as exc:
+            raise fail(str(exc)) from None
+        finally:
+            source.close()
+
+
 def _parse_since(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -249,6 +312,8 @@ def decision_json(row: DecisionRow) -> dict[str, Any]:
         "reason": row.reason,
         "policy_version": row.policy_version,
         "engine": row.engine,
+        "kind": row.kind,
+        "intent": row.intent,
     }
 
 

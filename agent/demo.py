@@ -1,11 +1,13 @@
 """``dunning demo``: a sample ledger chased through simulated days, no server, no key.
 
 It seeds a SQLite ledger under ``--dir``, then for each simulated day lets the
-sample customers pay (a small, documented stand-in for the simulator of the eval
-issue), imports the day's new invoices from a CSV export (as ``dunning import
-invoices`` does), and runs the same chase pass as ``dunning run --as-of DAY``. Sent messages
-land in the Maildir outbox under ``--dir``. It prints what the agent did each day
-and why, and a summary at the end. Re-running starts fresh.
+sample customers pay and answer (``agent.demo_replies``: small, documented
+stand-ins for the simulator of the eval issue), imports the day's new invoices from
+a CSV export (as ``dunning import invoices`` does), reads the customers' emails from
+the local Maildir inbox through the reply graph (as ``dunning inbox`` does), and
+runs the same chase pass as ``dunning run --as-of DAY``. Sent messages land in the
+Maildir outbox under ``--dir``. It prints what the agent did each day and why, and
+a summary at the end. Re-running starts fresh.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from sqlmodel import Session, col, func, select
 
 from agent.clock import DayClock
 from agent.config import Settings, load_settings
+from agent.demo_replies import Replies, when_paid
+from agent.inbox_pass import ReplyOutcome
 from agent.policy import payer_profile
 from agent.policy_config import PolicyConfig
 from agent.runtime import open_engine, open_runtime
@@ -44,6 +48,7 @@ def demo_settings(directory: Path) -> Settings:
     return load_settings(
         database_url=f"sqlite:///{directory / 'dunning.db'}",
         outbox_dir=directory / "outbox",
+        inbox_dir=directory / "inbox",
         smtp_host=None,
         company_name="Northwind Supplies Ltd",
         from_address="ar@northwind.example",
@@ -57,8 +62,10 @@ def _customers_pay(
     rng: random.Random,
     collected: dict[str, Decimal],
     policy: PolicyConfig,
+    promised: list[str],
 ) -> list[str]:
-    """The sample customers' payments for ``day``; returns lines to print."""
+    """The sample customers' payments for ``day`` (``promised``: invoices a customer said
+    it would pay today and does); returns lines to print."""
     lines = []
     recent = day - timedelta(days=5)
     nudged: set[str] = set()
@@ -79,6 +86,8 @@ def _customers_pay(
         chance = DAILY_PAY_CHANCE[profiles[invoice.account_id]]
         if invoice.number in nudged:
             chance *= REMINDER_LIFT
+        if invoice.number in promised:
+            chance = 1.0
         if rng.random() >= chance:
             continue
         amount = invoice.balance
@@ -165,23 +174,38 @@ def run_demo(
     collected: dict[str, Decimal] = {}
     totals: Counter[str] = Counter()
     stages: Counter[str] = Counter()
+    customers = Replies(settings.inbox_dir, random.Random(seed + 1))
+    intents: Counter[str] = Counter()
     with open_runtime(settings, engine=engine) as runtime:
+        inbox = runtime.open_inbox()
         for offset in range(days):
             day = start + timedelta(days=offset)
             with Session(engine) as session:
                 billed = _bill(session, day, directory / "exports", rng)
-                paid = _customers_pay(session, day, rng, collected, settings.policy)
+                paid = _customers_pay(
+                    session, day, rng, collected, settings.policy, when_paid(customers, day)
+                )
+                written = customers.write(session, day)
             runtime.deps.clock = DayClock(day, settings.policy.time_in_window)
+            read = runtime.poll_inbox(inbox)
+            intents.update(outcome.intent or outcome.status for outcome in read)
             summary = runtime.run_pass()
-            totals.update(summary.counts() | {"payments": len(paid), "invoices": len(billed)})
+            totals.update(
+                summary.counts()
+                | {"payments": len(paid), "invoices": len(billed), "replies": len(read)}
+            )
             shown = [d for d in summary.decisions if d["action"] != "wait" or d.get("stage")]
-            if not (billed or paid or shown):
+            if not (billed or paid or shown or read):
                 continue
             console.rule(f"{day:%a %Y-%m-%d}  (day {offset + 1})", style="dim")
             for line in billed:
                 console.print(f"  [blue]invoice[/blue]  {line}", highlight=False)
             for line in paid:
                 console.print(f"  [green]payment[/green]  {line}", highlight=False)
+            for line in written:
+                console.print(f"  [magenta]email[/magenta]    {line}", highlight=False)
+            for outcome in read:
+                console.print("  " + _describe_reply(outcome), highlight=False)
             for item in shown:
                 if item["action"] == "send":
                     stages[item["stage"]] += 1
@@ -200,10 +224,38 @@ def run_demo(
         flagged = session.exec(
             select(func.count()).select_from(Account).where(col(Account.human_flagged))
         ).one()
-    _summary(console, totals, stages, (opening, closing, collected), escalations, flagged, settings)
+    _summary(
+        console,
+        totals,
+        stages,
+        intents,
+        (opening, closing, collected),
+        escalations,
+        flagged,
+        settings,
+    )
 
 
-COLOURS = {"send": "cyan", "hold": "yellow", "escalate": "red", "wait": "dim"}
+COLOURS = {
+    "send": "cyan",
+    "hold": "yellow",
+    "escalate": "red",
+    "wait": "dim",
+    "pause": "yellow",
+    "respond": "cyan",
+    "none": "dim",
+    "quarantine": "red",
+}
+
+
+def _describe_reply(outcome: ReplyOutcome) -> str:
+    action = outcome.action or "none"
+    colour = COLOURS.get(action, "white")
+    who = outcome.account or "unmatched"
+    return (
+        f"[{colour}]read     [/{colour}] {who} {outcome.intent or ''} -> {action} "
+        f"\u2014 {outcome.reason}"
+    )
 
 
 def _describe(item: dict) -> str:
@@ -227,6 +279,7 @@ def _summary(
     console: Console,
     totals: Counter[str],
     stages: Counter[str],
+    intents: Counter[str],
     money: tuple[dict[str, Decimal], dict[str, Decimal], dict[str, Decimal]],
     escalations: int,
     flagged: int,
@@ -244,6 +297,9 @@ def _summary(
     table.add_row("escalated to a person", str(totals["escalated"]))
     table.add_row("escalations open at the end", str(escalations))
     table.add_row("accounts flagged by a person", str(flagged))
+    table.add_row("customer emails read", str(totals["replies"]))
+    for intent, count in sorted(intents.items()):
+        table.add_row(f"  {intent}", str(count))
     table.add_row("new invoices imported", str(totals["invoices"]))
     table.add_row("customer payments", str(totals["payments"]))
     opening, closing, collected = money

@@ -18,9 +18,11 @@ rules are the default policy's:
   bounce marks the address undeliverable, an unsubscribe opts the sender out);
 - ``other`` is logged.
 
-Nothing a classification says can widen this: no intent sends a chase message,
-marks an invoice paid or clears a flag. The agent never answers automatic mail,
-an opted-out contact or a flagged account; those answers go to a person instead.
+An email with words addressed to the agent ("ignore previous instructions") goes to
+a person whatever else it says. Nothing a classification says can widen this: no
+intent sends a chase message, marks an invoice paid or clears a flag. The agent
+never answers automatic mail, an opted-out contact or a flagged account; those
+answers go to a person instead.
 A reply understood with less than ``min_reply_confidence`` goes to a person.
 """
 
@@ -107,6 +109,14 @@ def decide_reply(
     invoices = reply_invoices(classification, snapshot, replied_to)
     said = _intent_words(classification)
 
+    if classification.suspicious:
+        return ReplyDecision(
+            "escalate",
+            f"{said}; the email also holds instructions addressed to the agent, which were "
+            "ignored: a person reads it",
+            intent,
+            invoices=invoices,
+        )
     if intent != "other" and classification.confidence < policy.min_reply_confidence:
         return ReplyDecision(
             "escalate",

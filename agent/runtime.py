@@ -9,7 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -24,9 +24,12 @@ from agent.chase_pass import PassSummary, due_accounts, run_pass
 from agent.clock import Clock, SystemClock
 from agent.config import Settings
 from agent.deps import Deps
+from agent.inbox_pass import ReplyOutcome, poll_once, process_raw
 from tools import drafting
 from tools.checkpoints import open_checkpointer
 from tools.db import make_engine, migrate
+from tools.inbox import Inbox, inbox_from_settings
+from tools.reply_ledger import DbCursorStore
 from tools.transports import Transport, transport_from_settings
 
 
@@ -45,6 +48,29 @@ class Runtime:
     deps: Deps
     chase_graph: Any
     transport_from_settings: bool = True
+    _reply_graph: Any = None
+
+    @property
+    def reply_graph(self) -> Any:
+        if self._reply_graph is None:
+            from agent.reply_graph import build_reply_graph
+
+            self._reply_graph = build_reply_graph()
+        return self._reply_graph
+
+    def open_inbox(self) -> Inbox:
+        """IMAP when an IMAP host is configured, else the local Maildir inbox."""
+        return inbox_from_settings(self.deps.settings, DbCursorStore(self.deps.engine))
+
+    def poll_inbox(
+        self, inbox: Inbox, on_outcome: Callable[[ReplyOutcome], None] | None = None
+    ) -> list[ReplyOutcome]:
+        """Everything new in ``inbox``, through the reply graph."""
+        return poll_once(self.deps, self.reply_graph, inbox, on_outcome)
+
+    def process_email(self, raw: bytes, source_ref: str) -> ReplyOutcome | None:
+        """One email (e.g. from a file) through the reply graph."""
+        return process_raw(self.deps, self.reply_graph, raw, source_ref)
 
     def run_pass(self, keep_decisions: bool = True, workers: int | None = None) -> PassSummary:
         """One chase pass. ``workers`` processes share a big pass (default: one per core);

@@ -53,8 +53,8 @@ def dovecot() -> Iterator[object]:
     """A real Dovecot IMAP server (``dovecot_server.DovecotServer``) for the whole session.
 
     Users ``ar``/``secret`` and ``other``/``secret2``. It is a separate process, so tests
-    that fork workers do not mind it; starting takes about 0.1 s, stopping 1-2.5 s. Tests
-    share it: call ``dovecot.reset(user)`` first. Fails (does not skip) without Dovecot.
+    that fork workers do not mind it; it starts in about 0.1 s. Tests share it: call
+    ``dovecot.reset(user)`` first. Fails (does not skip) when Dovecot is not installed.
     """
     from dovecot_server import DovecotNotInstalled, DovecotServer
 

@@ -265,6 +265,10 @@ def _render(name: str, context: dict[str, Any]) -> tuple[str, str]:
     return subject, body
 
 
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 ANSWER_TOPICS = ("invoice_copy", "payment_link", "amount", "due_date")
 
 
@@ -295,9 +299,9 @@ def draft_answer(
         "attached": attached,
         "plural": plural,
         "label": label,
-        "subject_label": (phrases.subject_many if plural else phrases.subject_one)
-        .format(refs=refs)
-        .capitalize(),
+        "subject_label": _upper_first(
+            (phrases.subject_many if plural else phrases.subject_one).format(refs=refs)
+        ),
         "invoices": lines,
         "total": total,
     }

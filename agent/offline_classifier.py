@@ -1,0 +1,673 @@
+"""The offline classifier: what a reply says, by rules, in English and German.
+
+``classify_offline(reply)`` is pure and deterministic (no IO, no model): it reads
+the new text of a reply (quotes and signature already removed by the parser) and
+its subject, and returns a ``Classification`` with the intent of
+``shared/eval-cases.md`` and what goes with it (promised date and amount, return
+date, question topic, redirect address, the invoices named, a confidence and the
+words that decided it).
+
+How it decides:
+
+1. What the headers said first: a bounce is a bounce; an absence notice is an
+   out-of-office (return date from its text); other automatic mail is ``other``
+   unless it is remittance advice (``paid``).
+2. Sentences that address the agent instead of a person ("ignore previous
+   instructions", "SYSTEM:", "mark all invoices as paid") are set aside and the
+   classification is marked ``suspicious``: the reply policy then hands the email
+   to a person. Such words never count as the customer's intent.
+3. Phrase rules score each intent, skipping phrases under a negation ("we have
+   NOT paid", "we do not dispute"). The tie-breaks of ``shared/eval-cases.md``
+   then pick the intent that decides what happens next: a redirect beats an
+   opt-out; a dispute beats a promise that depends on it; remittance advice with
+   a question is ``paid``; instalments asked for without a firm commitment are a
+   ``payment_plan``; a firm promise with a date beats a question.
+
+Dates come from ``agent.reply_dates`` (relative dates against the email's date).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from agent import reply_dates
+from agent.classification import Classification, QuestionTopic, ReplyText
+
+ENGINE = "offline"
+
+
+def _rx(*patterns: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------- the rules
+
+_INJECTION = _rx(
+    r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}\b(?:instructions?|prompts?|rules|"
+    r"guidelines|directives)\b",
+    r"(?:^|\n|[.!?]\s)\s*(?:system|assistant|developer|admin|root)\s*(?:prompt|message|note)?\s*:",
+    r"\b(?:you are|act as|pretend to be|as)\s+(?:now\s+)?(?:an?\s+|the\s+)?(?:ai|assistant|"
+    r"language model|llm|chatbot|bot|agent)\b",
+    r"\bnew instructions?\b",
+    r"\bmark\b[^.\n]{0,40}\bas\s+(?:paid|settled|closed)\b",
+    r"\bset\s+(?:the\s+)?(?:intent|status|classification|label)\b",
+    r"\b(?:delete|wipe|erase)\b[^.\n]{0,30}\b(?:account|records?|invoices?|data)\b",
+    r"\bignorier\w*\b[^.\n]{0,40}\banweisung",
+    r"\bmarkier\w*\b[^.\n]{0,40}\bals\s+(?:bezahlt|beglichen)\b",
+    r"<\|?(?:im_start|system|endoftext)",
+)
+
+_NEGATION = re.compile(
+    r"\b(?:not|never|no|cannot|can't|cant|won't|wont|didn't|didnt|don't|dont|doesn't|haven't|"
+    r"havent|hasn't|hasnt|isn't|wasn't|aren't|nicht|nie|niemals|kein|keine|keinen)\b[^.;,\n]{0,25}$",
+    re.IGNORECASE,
+)
+
+_PAID = _rx(
+    r"\b(?:already|alredy|allready|just)\s+(?:been\s+)?(?:paid|payed|settled|transferred|wired|"
+    r"remitted|sent (?:the )?(?:payment|money|funds))\b",
+    r"\b(?:we|i)\s*(?:have|'ve|had)?\s+(?:already\s+)?(?:paid|payed|settled|transferred|wired|"
+    r"remitted)\b",
+    r"\b(?:payment|transfer|wire|remittance|cheque|check)\s+(?:was|has been|had been|went|"
+    r"is already)\s+(?:already\s+)?(?:made|sent|processed|released|issued|executed|initiated|"
+    r"completed|transferred|remitted|out|mailed|posted|paid|scheduled and sent)\b",
+    r"\b(?:remittance|payment)\s+advice\b",
+    r"\bproof of payment\b",
+    r"\b(?:transfer|payment|wire)\s+confirmation\b",
+    r"\bpaid\s+(?:on|yesterday|last|this morning|today|via|by (?:bank|card|check|cheque|wire|ach))",
+    r"\b(?:check|cheque)\s+is\s+in\s+the\s+(?:mail|post)\b",
+    r"\b(?:it|this|the invoice|this invoice|that|invoice \S+)\s+(?:was|has been|is)\s+"
+    r"(?:already\s+)?(?:paid|settled)\b",
+    r"\b(?:bereits|schon|gestern|heute|letzte woche)\s+(?:\w+\s+){0,3}(?:bezahlt|überwiesen|"
+    r"ueberwiesen|beglichen|ausgeglichen)\b",
+    r"\b(?:haben|habe|hatten|wurde|wurden|ist)\b[^.?!\n]{0,40}\b(?:bezahlt|überwiesen|ueberwiesen|"
+    r"beglichen|angewiesen)\b(?!\s+werden)",
+    r"\bzahlung\s+(?:ist|wurde)\s+(?:bereits\s+|schon\s+)?(?:erfolgt|veranlasst|ausgeführt|"
+    r"angewiesen|raus)\b",
+    r"\bzahlungsavis\b",
+    r"\bzahlungsbestätigung\b",
+)
+_REMITTANCE_FILE = re.compile(r"remit|avis|payment|zahlung|proof|überweisung", re.IGNORECASE)
+
+_PROMISE = _rx(
+    r"\b(?:we|i|they|our (?:ap|accounts payable|finance) (?:team|department))\s*(?:'ll|will|"
+    r"shall|are going to|'re going to|re going to|plan to|intend to|aim to|expect to|hope to|"
+    r"should be able to|can|could|'d|would)\s+(?:\w+\s+){0,2}(?:pay|settle|transfer|wire|remit|"
+    r"release|clear|process|send (?:the |you )?(?:payment|money|funds|it|a check|a cheque)|"
+    r"make (?:the |a )?payment|get (?:this|it|the invoice|that) paid)\b",
+    r"\b(?:payment|transfer|wire|it|this|the invoice|the balance|the rest|the remainder)\s+"
+    r"(?:will|should|shall|is going to|is scheduled to|is due to|is set to)\s+(?:be\s+)?"
+    r"(?:made|sent|processed|paid|settled|released|issued|transferred|go(?:ing)? out|out|"
+    r"scheduled|reach you|arrive)\b",
+    r"\b(?:scheduled|queued|approved|set up)\s+(?:it\s+|this\s+)?(?:for|in)\s+(?:payment|the next|"
+    r"our next|next)",
+    r"\b(?:next|this week's|next week's|our|the)\s+(?:payment|check|cheque|pay)\s+run\b",
+    r"\bin\s+(?:our|the)\s+next\s+(?:payment\s+)?(?:run|batch|cycle)\b",
+    r"\byou(?:'ll| will)\s+(?:have|receive|get|see)\s+(?:the\s+)?(?:payment|funds|money|it)\b",
+    r"\b(?:wir|ich)\s+(?:werden|werde)\b[^.?!\n]{0,60}\b(?:zahlen|bezahlen|überweisen|"
+    r"ueberwiesen|begleichen|anweisen|ausgleichen)\b",
+    r"\b(?:wir|ich)\s+(?:zahlen|bezahlen|überweisen|ueberweisen|begleichen|überweise|zahle)\b",
+    r"\b(?:zahlen|bezahlen|überweisen|begleichen|überweise|zahle)\s+(?:wir|ich)\b",
+    r"\b(?:wird|werden)\b[^.?!\n]{0,50}\b(?:bezahlt|überwiesen|ueberwiesen|beglichen|angewiesen)"
+    r"(?:\s+werden)?\b",
+    r"\bzahlung\s+(?:erfolgt|geht|kommt)\b",
+    r"\b(?:im\s+)?(?:nächsten|naechsten|kommenden)\s+zahllauf\b",
+)
+
+_DISPUTE = _rx(
+    r"\b(?:amount|price|total|charge|rate|invoice|bill|quantity)\s+(?:is|was|looks|seems)\s+"
+    r"(?:\w+\s+)?(?:wrong|incorrect|not correct|too high|off|inflated)\b",
+    r"\b(?:wrong|incorrect)\s+(?:amount|price|total|charge|rate|invoice|quantity|vat|tax)\b",
+    r"\bover-?(?:charged|billed|invoiced)\b",
+    r"\b(?:double|twice|duplicate)[\s-]*(?:billed|charged|invoiced|invoice|billing|charge)\b",
+    r"\b(?:billed|charged|invoiced)\s+(?:us\s+)?(?:twice|double)\b",
+    r"\b(?:never|not|didn't|did not|haven't|have not)\s+(?:yet\s+)?(?:received|got|ordered|"
+    r"get|receive|order)\s+(?:the\s+|any\s+|our\s+|these\s+|those\s+)?(?:goods|items|order|"
+    r"delivery|shipment|parts|products?|services?|materials?|equipment)\b",
+    r"\b(?:damaged|defective|faulty|broken|missing items|short[- ]shipped|not as described|"
+    r"not what we ordered)\b",
+    r"\b(?:were|was)\s+quoted\b",
+    r"\b(?:agreed|quoted|contract(?:ed)?)\s+(?:price|rate|amount)\b",
+    r"\bdispute\w*\b",
+    r"\bcontest\w*\b",
+    r"\bcredit\s+(?:note|memo)\b",
+    r"\brefund\b",
+    r"\b(?:cancel+ed|terminated)\s+(?:the\s+|our\s+|this\s+)?(?:order|service|subscription|"
+    r"contract|agreement)\b",
+    r"\b(?:don't|do not|dont)\s+owe\b",
+    r"\bnot\s+(?:authori[sz]ed|agreed|approved)\b",
+    r"\bcomplaint\b",
+    r"\breturned\s+(?:the\s+)?(?:goods|items|order|shipment)\b",
+    r"\breklamation\w*\b",
+    r"\bgutschrift\w*\b",
+    r"\bstimmt\s+(?:so\s+)?nicht\b",
+    r"\b(?:falsch\w*|fehlerhaft\w*)\s+(?:betrag|preis|rechnung|menge|berechnung)\b",
+    r"\b(?:betrag|preis|rechnung|menge)\s+(?:ist|war)\s+(?:\w+\s+)?(?:falsch|fehlerhaft|zu hoch)\b",
+    r"\b(?:nie|nicht)\s+(?:bestellt|erhalten|geliefert|bekommen)\b",
+    r"\b(?:beschädigt|defekt|mangelhaft|unvollständig)\b",
+    r"\bdoppelt\s+(?:berechnet|abgerechnet|in rechnung gestellt|fakturiert)\b",
+    r"\bwiderspr\w+\b",
+    r"\bbeanstand\w*\b",
+    r"\bnicht\s+(?:vereinbart|beauftragt)\b",
+    r"\bstorniert\b",
+)
+
+_PLAN = _rx(
+    r"\binstal+ments?\b",
+    r"\bpayment\s+plan\b",
+    r"\bpay\s+(?:it\s+|this\s+)?(?:in|over)\s+(?:\w+\s+)?(?:parts|instal+ments|months|stages|"
+    r"tranches|chunks)\b",
+    r"\bsplit\s+(?:the\s+|this\s+|it\s+)?(?:payment|invoice|amount|balance)\b",
+    r"\b(?:an?\s+)?extension\b",
+    r"\bmore\s+time\b",
+    r"\bextend\s+(?:the\s+)?(?:due date|deadline|payment terms|terms)\b",
+    r"\b(?:defer|postpone|delay)\s+(?:the\s+)?payment\b",
+    r"\bhardship\b",
+    r"\bcash[\s-]?flow\b",
+    r"\bcash\s+is\s+tight\b",
+    r"\b(?:struggling|difficult(?:ies|y)|tough times)\b",
+    r"\bpartial\s+payments\b",
+    r"\bratenzahlung\w*\b",
+    r"\bin\s+raten\b",
+    r"\bratenplan\b",
+    r"\bstundung\b",
+    r"\bzahlungsaufschub\b",
+    r"\bmehr\s+zeit\b",
+    r"\bfristverlängerung\b",
+    r"\b(?:zahlungsschwierigkeiten|liquiditätsengpass|engpass)\b",
+)
+_ASKING = _rx(
+    r"\b(?:can|could|may|might)\s+(?:we|i)\b",
+    r"\bwould\s+(?:it|you|that)\s+be\b",
+    r"\bis\s+(?:it|there)\s+(?:possible|a way|any way)\b",
+    r"\b(?:we|i)\s+(?:would like|'d like|want|need)\s+to\s+(?:ask|request|propose|arrange)\b",
+    r"\b(?:request|requesting|asking for|propose|proposing)\b",
+    r"\b(?:können|könnten|dürfen|dürften)\s+(?:wir|ich)\b",
+    r"\bwäre\s+es\s+möglich\b",
+    r"\bbitten\s+(?:wir|ich)?\s*(?:um|sie)\b",
+    r"\?",
+)
+
+_UNSUBSCRIBE = _rx(
+    r"\bun-?sub?scribe\b",
+    r"\bunsuscribe\b",
+    r"\bstop\s+(?:sending|emailing|e-mailing|mailing|contacting|spamming|these|"
+    r"all (?:these|the)?\s*(?:e-?mails|messages|reminders))\b",
+    r"\bremove\s+(?:me|us|my (?:e-?mail|address)|this address)\b[^.\n]{0,30}\b(?:list|mailing|"
+    r"distribution|emails?|contacts?)\b",
+    r"\b(?:do not|don't|dont|never)\s+(?:e-?mail|contact|write to|send (?:me|us))\b",
+    r"\bno\s+(?:more|further)\s+(?:e-?mails|reminders|messages)\b",
+    r"\bopt(?:\s|-)?out\b",
+    r"\babmelden\b",
+    r"\babbestellen\b",
+    r"\bkeine\s+(?:weiteren\s+)?(?:e-?mails|mails|nachrichten|erinnerungen|mahnungen)\b",
+    r"\baustragen\b",
+    r"\bnicht\s+mehr\s+(?:an)?(?:schreiben|kontaktieren|anmailen)\b",
+)
+
+_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
+_WRONG_CONTACT = _rx(
+    r"\bno\s+longer\s+(?:with|at|works?|working|employed|responsible|handl\w+|in charge|part of)\b",
+    r"\b(?:has|have)\s+(?:left|retired)\b",
+    r"\bleft\s+(?:the|our)\s+(?:company|organi[sz]ation|firm|business|team)\b",
+    r"\b(?:not|no longer)\s+(?:the\s+)?(?:right|correct|appropriate)\s+(?:person|contact|"
+    r"address|recipient|department)\b",
+    r"\bwrong\s+(?:person|contact|address|recipient|department|email)\b",
+    r"\bnot\s+(?:responsible|in charge)\s+for\b",
+    r"\bnicht\s+mehr\s+(?:im|in unserem|bei uns|für|zuständig|tätig|beschäftigt)\b",
+    r"\b(?:hat|haben)\s+(?:das|unser)\s+(?:unternehmen|firma|haus)\s+verlassen\b",
+    r"\bnicht\s+(?:der|die)?\s*(?:richtige|zuständige)\b",
+    r"\bnicht\s+zuständig\b",
+    r"\bfalsche[rn]?\s+(?:ansprechpartner|empfänger|kontakt|adresse)\b",
+)
+_REDIRECT = _rx(
+    r"\b(?:please\s+)?(?:contact|reach out to|write to|e-?mail|send (?:it|this|these|invoices?|"
+    r"reminders?|all correspondence)\s+to|direct (?:it|this|your \w+)\s+to|forward(?:ed)?\s+"
+    r"(?:it|this|your \w+)\s+to|should go to|address (?:it|this) to|use)\b[^.\n]{0,40}"
+    r"@",
+    r"\bwenden\s+sie\s+sich\b[^.\n]{0,40}@",
+    r"\b(?:bitte\s+)?(?:an|kontaktieren\s+sie|schreiben\s+sie\s+an)\b[^.\n]{0,30}@",
+)
+
+_TOPICS: tuple[tuple[QuestionTopic, re.Pattern[str]], ...] = (
+    (
+        "bank_details",
+        _rx(
+            r"\bbank\s*(?:details|account|info\w*|data|connection)\b",
+            r"\biban\b",
+            r"\bswift\b",
+            r"\bbic\b",
+            r"\brouting\s+(?:number|no)\b",
+            r"\bwire\s+(?:instructions|details)\b",
+            r"\baccount\s+number\b",
+            r"\bbankverbindung\b",
+            r"\b(?:konto|bank)daten\b",
+        ),
+    ),
+    (
+        "tax_form",
+        _rx(
+            r"\bw-?[89]\b",
+            r"\btax\s+(?:form|id|number|certificate|exemption)\b",
+            r"\bvat\s+(?:number|id|registration)\b",
+            r"\b1099\b",
+            r"\bust-?id\w*\b",
+            r"\bsteuer(?:nummer|-?id)\b",
+        ),
+    ),
+    (
+        "invoice_copy",
+        _rx(
+            r"\b(?:send|resend|re-send|forward|e-?mail|provide|share|attach)\b[^.?\n]{0,25}"
+            r"\b(?:copy|copies|pdf|duplicate)\b",
+            r"\bcopy\s+of\s+(?:the\s+|this\s+|that\s+|our\s+)?invoice",
+            r"\b(?:can't|cannot|couldn't|can not|unable to)\s+(?:find|locate)\s+(?:the\s+|this\s+|"
+            r"that\s+|your\s+)?invoice",
+            r"\b(?:never|not|didn't|did not|haven't|have not)\s+(?:yet\s+)?(?:received|got|get|"
+            r"receive|seen)\s+(?:the\s+|this\s+|that\s+|an?\s+|your\s+)?invoice",
+            r"\b(?:resend|re-send)\s+(?:the\s+|this\s+)?invoice\b",
+            r"\brechnungskopie\b",
+            r"\bkopie\s+(?:der|ihrer)\s+rechnung\b",
+            r"\brechnung\b[^.?\n]{0,30}\b(?:erneut|nochmal|noch einmal|bitte)\b[^.?\n]{0,20}"
+            r"(?:senden|schicken|zusenden|zukommen)",
+            r"\brechnung\s+(?:nicht|nie)\s+(?:erhalten|bekommen)\b",
+        ),
+    ),
+    (
+        "payment_link",
+        _rx(
+            r"\bpayment\s+link\b",
+            r"\blink\s+(?:to|for)\s+(?:pay|payment)\b",
+            r"\bhow\s+(?:can|do|should|could)\s+(?:we|i)\s+pay\b",
+            r"\bpay\s+(?:by|with|via|using)\s+(?:credit\s+)?card\b",
+            r"\bpay\s+online\b",
+            r"\bzahlungslink\b",
+            r"\bwie\s+(?:können|kann)\s+(?:wir|ich)\s+(?:\w+\s+)?(?:bezahlen|zahlen)\b",
+            r"\bonline\s+(?:be)?zahlen\b",
+            r"\bkreditkarte\b",
+        ),
+    ),
+    (
+        "amount",
+        _rx(
+            r"\bhow\s+much\b",
+            r"\bwhat\s+(?:is|'s)\s+(?:the\s+|our\s+)?(?:balance|amount|total|outstanding)\b",
+            r"\b(?:outstanding|open|remaining)\s+(?:balance|amount)\s*\?",
+            r"\bwelche[rn]?\s+betrag\b",
+            r"\bwie\s+(?:hoch|viel)\b",
+            r"\boffene[nr]?\s+betrag\b[^.\n]{0,20}\?",
+        ),
+    ),
+    (
+        "due_date",
+        _rx(
+            r"\bwhen\s+(?:is|was)\s+(?:it|this|that|the invoice|this invoice|payment|the payment)"
+            r"\s+due\b",
+            r"\b(?:what|which)\s+(?:is|'s)\s+the\s+due\s+date\b",
+            r"\bdue\s+date\s*\?",
+            r"\bwann\s+(?:ist|war|wird)\b[^.?\n]{0,30}\bfällig\b",
+            r"\bfälligkeit\w*\s*\?",
+            r"\bbis\s+wann\b",
+        ),
+    ),
+    (
+        "other",
+        _rx(
+            r"\b(?:po|purchase order)\s*(?:number|no|#)?\b",
+            r"\bbreakdown\b",
+            r"\bitemi[sz]ed\b",
+            r"\bstatement\s+of\s+account\b",
+            r"\bcontract\s+terms\b",
+            r"\bbestellnummer\b",
+            r"\baufschlüsselung\b",
+            r"\bkontoauszug\b",
+        ),
+    ),
+)
+_GENERIC_QUESTION = _rx(
+    r"\b(?:can|could|would|will)\s+you\b[^.\n]{0,80}\?",
+    r"^\s*(?:what|when|where|which|who|how|why|is|are|do|does)\b[^.\n]{0,80}\?",
+    r"\b(?:please\s+)?(?:let (?:me|us) know|advise|confirm)\b",
+    r"\b(?:können|könnten|würden)\s+sie\b",
+    r"\bbitte\s+(?:senden|schicken|teilen)\b",
+)
+
+_ABSENCE = _rx(
+    r"\bout\s+of\s+(?:the\s+)?office\b",
+    r"\bon\s+(?:annual\s+|parental\s+|maternity\s+|paternity\s+|sick\s+)?(?:leave|vacation|"
+    r"holiday|holidays)\b",
+    r"\baway\s+from\s+(?:the|my)\s+(?:office|desk)\b",
+    r"\blimited\s+access\s+to\s+(?:my\s+)?e-?mail\b",
+    r"\b(?:currently|presently)\s+(?:away|out|unavailable|abroad|travel+ing)\b",
+    r"\babwesen\w*\b",
+    r"\bnicht\s+im\s+büro\b",
+    r"\bim\s+urlaub\b",
+    r"\bausser\s+haus\b|\baußer\s+haus\b",
+    r"\bautomatic\s+reply\b|\bauto-?reply\b|\bautomatische\s+antwort\b",
+)
+_BOUNCE_TEXT = _rx(
+    r"\bdelivery\s+(?:has\s+)?failed\b",
+    r"\bundeliverable\b",
+    r"\bcould\s+not\s+be\s+delivered\b",
+    r"\bmailbox\s+(?:unavailable|not found|full)\b",
+    r"\buser\s+unknown\b",
+    r"\bunzustellbar\b",
+)
+_THANKS = _rx(
+    r"\bthanks?\b",
+    r"\bthank\s+you\b",
+    r"\bnoted\b",
+    r"\bdanke\b",
+    r"\bvielen\s+dank\b",
+    r"\bok(?:ay)?\b",
+)
+
+_MONEY = re.compile(
+    r"(?:(?P<c1>[$€£]|\b(?:usd|eur|gbp|chf|cad|aud)\b)\s?(?P<n1>\d[\d.,'’ ]*\d|\d))"
+    r"|(?:(?P<n2>\d[\d.,'’]*\d|\d)\s?(?P<c2>[$€£]|\b(?:usd|eur|gbp|chf|cad|aud|euros?|"
+    r"dollars?|pounds?)\b))",
+    re.IGNORECASE,
+)
+_PAY_WORD = re.compile(
+    r"\b(?:pay|paid|payment|settle|transfer|wire|remit|send|zahl|bezahl|überweis|begleich)",
+    re.IGNORECASE,
+)
+_INVOICE_LIKE = re.compile(
+    r"\b(?:(?:inv|re|rg|rn|bill)[-_ /#]?\d[\w/-]*|(?:invoice|rechnung)\s*(?:no\.?|nr\.?|number|"
+    r"#|nummer)?\s*:?\s*#?(?P<num>[A-Z]*-?\d[\w/-]*))",
+    re.IGNORECASE,
+)
+_TAGS = re.compile(r"<[^>]{0,200}>")
+_SPACES = re.compile(r"[ \t\u00a0\u202f]+")
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    intent: str
+    start: int
+    end: int
+    text: str
+
+
+def clean(text: str) -> str:
+    """HTML remnants, entities, odd spaces and apostrophes turned into plain text."""
+    text = html.unescape(text or "")
+    text = _TAGS.sub(" ", text)
+    text = text.replace("’", "'").replace("`", "'").replace("\r", "")
+    return _SPACES.sub(" ", text)
+
+
+def _negated(text: str, start: int) -> bool:
+    window = text[max(0, start - 40) : start]
+    window = re.split(r"[.;!?\n]|\bbut\b|\baber\b|\bsondern\b", window)[-1]
+    return bool(_NEGATION.search(window))
+
+
+def _find(
+    pattern: re.Pattern[str], text: str, intent: str, *, negatable: bool = True
+) -> list[_Hit]:
+    hits = []
+    for match in pattern.finditer(text):
+        if negatable and _negated(text, match.start()):
+            continue
+        hits.append(_Hit(intent, match.start(), match.end(), match.group(0)))
+    return hits
+
+
+def _set_aside_injections(text: str) -> tuple[str, str]:
+    """The text without the sentences that address the agent, and the first such one."""
+    kept, found = [], ""
+    for match in _SENTENCE.finditer(text):
+        sentence = match.group(0)
+        if _INJECTION.search(sentence):
+            found = found or sentence.strip()
+            kept.append(" " * len(sentence))
+        else:
+            kept.append(sentence)
+    return "".join(kept), found
+
+
+_BOUNDARY = re.compile(r"[.!?](?=\s|$)|\n")
+
+
+def _evidence(text: str, hit: _Hit) -> str:
+    """The sentence around a hit, trimmed: the words that decided it."""
+    start = 0
+    for boundary in _BOUNDARY.finditer(text, 0, hit.start):
+        start = boundary.end()
+    after = _BOUNDARY.search(text, hit.end)
+    end = after.end() if after else len(text)
+    return " ".join(text[start:end].split())[:200]
+
+
+def parse_amount(number: str, language: str | None = None) -> Decimal | None:
+    """``1,250.00``, ``1.250,00``, ``1 250``, ``500``: a ``Decimal``, or ``None``."""
+    raw = number.replace("'", "").replace("’", "").replace(" ", "")
+    if "," in raw and "." in raw:
+        decimal_mark = "," if raw.rfind(",") > raw.rfind(".") else "."
+    elif "," in raw:
+        decimal_mark = "," if len(raw) - raw.rfind(",") - 1 in (1, 2) else ""
+    elif "." in raw:
+        after = len(raw) - raw.rfind(".") - 1
+        decimal_mark = "." if after in (1, 2) or raw.count(".") == 0 else ""
+        if after == 3 and raw.count(".") == 1 and (language or "").startswith("en"):
+            decimal_mark = "."
+    else:
+        decimal_mark = ""
+    if decimal_mark:
+        whole, _, fraction = raw.rpartition(decimal_mark)
+        whole = whole.replace(",", "").replace(".", "")
+        raw = f"{whole}.{fraction}"
+    else:
+        raw = raw.replace(",", "").replace(".", "")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        return None
+    return value if value > 0 else None
+
+
+_PAY_NUMBER = re.compile(
+    r"\b(?:pay|paying|transfer|wire|send|remit|zahlen|bezahlen|überweisen|ueberweisen)\w*\s+"
+    r"(?:you\s+|ihnen\s+|wir\s+|ich\s+)?(?:\w+\s+)?(?P<n>\d[\d.,']*\d|\d+)\b"
+    r"(?!\s*(?:days?|tage\w*|weeks?|wochen|months?|monate\w*|%|th\b|st\b|nd\b|rd\b|\.\d))",
+    re.IGNORECASE,
+)
+
+
+def _promised_amount(text: str, language: str | None) -> Decimal | None:
+    """The amount a promise names: money next to a pay word, or "pay 500"."""
+    for match in _MONEY.finditer(text):
+        start = max(text.rfind(".", 0, match.start()), text.rfind("\n", 0, match.start())) + 1
+        window = text[start : match.end() + 60]
+        if not _PAY_WORD.search(window):
+            continue
+        number = match.group("n1") or match.group("n2")
+        amount = parse_amount(number, language)
+        if amount is not None:
+            return amount
+    for match in _PAY_NUMBER.finditer(text):
+        amount = parse_amount(match.group("n"), language)
+        if amount is not None and not (1900 <= amount <= 2100 and "." not in match.group("n")):
+            return amount
+    return None
+
+
+def _norm(number: str) -> str:
+    return re.sub(r"[^0-9A-Z]", "", number.upper())
+
+
+def named_invoices(texts: Iterable[str], known: Iterable[str]) -> list[str]:
+    """Invoice numbers the texts name: the account's own (tolerating ``INV 1042`` for
+    ``INV-1042`` and ``#1042`` when only one invoice ends so), else invoice-like words."""
+    joined = "\n".join(texts)
+    folded = _norm(joined)
+    found: list[str] = []
+    known = list(known)
+    for number in known:
+        if number and (
+            number.upper() in joined.upper() or (_norm(number) and _norm(number) in folded)
+        ):
+            found.append(number)
+    if found:
+        return found
+    for match in re.finditer(r"#\s?(\d{3,})\b", joined):
+        tails = [n for n in known if _norm(n).endswith(match.group(1))]
+        if len(tails) == 1:
+            found.append(tails[0])
+    if found:
+        return found
+    for match in _INVOICE_LIKE.finditer(joined):
+        word = (match.group("num") or match.group(0)).strip(" #:/")
+        if any(ch.isdigit() for ch in word) and len(word) >= 3 and word not in found:
+            found.append(word.upper() if not match.group("num") else word)
+    return found
+
+
+def classify_offline(reply: ReplyText) -> Classification:
+    """The intent of ``reply`` and what goes with it, by rules."""
+    sent = reply.sent_at.date()
+    subject = clean(reply.subject)
+    text = clean(reply.text)
+    invoices = named_invoices([subject, text], reply.known_invoices)
+
+    def result(intent: str, confidence: float, evidence: str, **extra: object) -> Classification:
+        return Classification(
+            intent=intent,  # type: ignore[arg-type]
+            confidence=confidence,
+            evidence=evidence[:300],
+            invoices=invoices,
+            engine=ENGINE,
+            **extra,  # type: ignore[arg-type]
+        )
+
+    if reply.automatic == "bounce":
+        return result("bounce", 0.97, reply.auto_evidence or "delivery failure report")
+    if reply.automatic == "out_of_office":
+        source = text if text.strip() else clean(reply.full_text)
+        back = reply_dates.return_date(source, sent, language=reply.language)
+        if back is None and source is not text:
+            back = reply_dates.return_date(subject, sent, language=reply.language)
+        return result(
+            "out_of_office", 0.95, reply.auto_evidence or "absence notice", return_date=back
+        )
+
+    body, injection = _set_aside_injections(text)
+    suspicious = bool(injection)
+    if reply.automatic == "auto_other":
+        paid = _find(_PAID, body, "paid")
+        if paid:
+            return result("paid", 0.85, _evidence(body, paid[0]), suspicious=suspicious)
+        return result("other", 0.8, reply.auto_evidence or "automatic mail", suspicious=suspicious)
+
+    scan = f"{subject}\n{body}" if not subject.lower().startswith(("re:", "aw:")) else body
+    hits = {
+        "wrong_contact": _find(_WRONG_CONTACT, scan, "wrong_contact"),
+        "redirect": _find(_REDIRECT, scan, "wrong_contact", negatable=False),
+        "unsubscribe": _find(_UNSUBSCRIBE, scan, "unsubscribe", negatable=False),
+        "dispute": _find(_DISPUTE, scan, "dispute"),
+        "paid": _find(_PAID, scan, "paid"),
+        "promise": _find(_PROMISE, scan, "promise_to_pay"),
+        "plan": _find(_PLAN, scan, "payment_plan"),
+        "absence": _find(_ABSENCE, scan, "out_of_office", negatable=False),
+        "bounce": _find(_BOUNCE_TEXT, scan, "bounce", negatable=False),
+    }
+    remittance = any(_REMITTANCE_FILE.search(name) for name in reply.attachments)
+    if remittance and not hits["paid"] and not hits["promise"]:
+        hits["paid"] = [_Hit("paid", 0, 0, "remittance attached")]
+    extra: dict[str, object] = {"suspicious": suspicious}
+
+    def first(*keys: str) -> _Hit:
+        return min((h for k in keys for h in hits[k]), key=lambda h: h.start)
+
+    redirected = hits["wrong_contact"] or hits["redirect"]
+    if redirected and (
+        hits["wrong_contact"] or hits["unsubscribe"] or not (hits["promise"] or hits["paid"])
+    ):
+        new = _new_contact(scan, hits["redirect"])
+        hit = first("wrong_contact", "redirect")
+        return result("wrong_contact", 0.9, _evidence(scan, hit), new_contact=new, **extra)
+    if hits["bounce"] and not (hits["promise"] or hits["paid"] or hits["dispute"]):
+        return result("bounce", 0.7, _evidence(scan, hits["bounce"][0]), **extra)
+    if hits["dispute"]:
+        return result("dispute", 0.9, _evidence(scan, hits["dispute"][0]), **extra)
+
+    found_dates = reply_dates.resolve_dates(body, sent, language=reply.language)
+    promised = reply_dates.promise_date(body, sent, language=reply.language, found=found_dates)
+    asking = bool(_ASKING.search(body))
+    if hits["plan"] and (asking or not hits["promise"] or promised is None):
+        return result("payment_plan", 0.85, _evidence(scan, hits["plan"][0]), **extra)
+    if hits["promise"] and hits["paid"]:
+        # "paid half, will pay the rest Friday": a firm future commitment decides;
+        # "payment was sent, should arrive Friday": it is already paid
+        promise_hit = hits["promise"][0]
+        if promised is not None and re.search(
+            r"\b(?:we|i|wir|ich)\b", promise_hit.text, re.IGNORECASE
+        ):
+            return _promise(result, scan, body, promise_hit, promised, reply, **extra)
+        return result("paid", 0.85, _evidence(scan, hits["paid"][0]), **extra)
+    if hits["paid"]:
+        return result("paid", 0.9, _evidence(scan, hits["paid"][0]), **extra)
+    if hits["unsubscribe"]:
+        return result("unsubscribe", 0.9, _evidence(scan, hits["unsubscribe"][0]), **extra)
+    if hits["promise"]:
+        return _promise(result, scan, body, hits["promise"][0], promised, reply, **extra)
+
+    for topic, pattern in _TOPICS:
+        topic_hits = _find(pattern, scan, "question", negatable=topic != "invoice_copy")
+        if topic_hits:
+            return result(
+                "question", 0.85, _evidence(scan, topic_hits[0]), question_topic=topic, **extra
+            )
+    if promised is not None and _PAY_WORD.search(body):
+        # "Friday." under a reminder, or "payment by the 20th": a date about paying
+        return result(
+            "promise_to_pay",
+            0.6,
+            promised.words,
+            promise_date=promised.value,
+            promise_amount=_promised_amount(body, reply.language),
+            **extra,
+        )
+    if hits["absence"]:
+        back = reply_dates.return_date(body, sent, language=reply.language)
+        return result(
+            "out_of_office", 0.7, _evidence(scan, hits["absence"][0]), return_date=back, **extra
+        )
+    generic = _find(_GENERIC_QUESTION, body, "question", negatable=False)
+    if generic:
+        return result("question", 0.6, _evidence(body, generic[0]), question_topic="other", **extra)
+    if suspicious:
+        return result("other", 0.3, f"instructions addressed to the agent: {injection}", **extra)
+    thanks = _find(_THANKS, body, "other", negatable=False)
+    if thanks:
+        return result("other", 0.8, _evidence(body, thanks[0]), **extra)
+    return result("other", 0.4, " ".join(body.split())[:120], **extra)
+
+
+def _promise(result, scan, body, hit, promised, reply, **extra):  # type: ignore[no-untyped-def]
+    amount = _promised_amount(body, reply.language)
+    return result(
+        "promise_to_pay",
+        0.9 if promised is not None else 0.7,
+        _evidence(scan, hit),
+        promise_date=None if promised is None else promised.value,
+        promise_amount=amount,
+        **extra,
+    )
+
+
+def _new_contact(text: str, redirects: list[_Hit]) -> str | None:
+    """The address a wrong-contact reply points to: after a redirect phrase, else the
+    first address in the text."""
+    for hit in redirects:
+        found = _EMAIL.search(text, hit.start)
+        if found:
+            return found.group(0).lower().rstrip(".")
+    found = _EMAIL.search(text)
+    return found.group(0).lower().rstrip(".") if found else None

@@ -6,6 +6,10 @@ processed. A crash in between re-delivers the batch; the Message-ID dedupe makes
 the second delivery a no-op, and an email stored but never processed (status
 ``received``) is processed then. One bad email is quarantined; it never stops the
 rest.
+
+A batch is stored in one transaction, then processed: in this process, or shared
+by forked worker processes (``agent.runtime``), one sender's emails always on the
+same worker and in their order.
 """
 
 from __future__ import annotations
@@ -18,9 +22,8 @@ from email.policy import compat32
 from typing import Any
 
 from agent.deps import Deps
-from tools.inbox import Inbox, InboxMessage
+from tools.inbox import Inbox
 from tools.reply_ledger import store_inbound, synthetic_message_id, update_inbound
-from tools.tables import InboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -61,74 +64,102 @@ def message_id_of(raw: bytes) -> str:
     return synthetic_message_id(raw)
 
 
-def process_raw(deps: Deps, graph: Any, raw: bytes, source_ref: str) -> ReplyOutcome | None:
-    """Store and process one email; ``None`` when it was already processed before."""
-    message_id = message_id_of(raw)
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An email stored and waiting for the reply graph."""
+
+    inbound_id: int
+    message_id: str
+    raw: bytes
+    source_ref: str
+
+    @property
+    def sender_key(self) -> str:
+        """Who sent it (From), so one sender's emails stay in order on one worker."""
+        try:
+            return str(_HEADERS.parsebytes(self.raw[:16384]).get("From") or "").lower()
+        except Exception:  # noqa: BLE001
+            return ""
+
+
+def store(deps: Deps, messages: Iterable[tuple[bytes, str]]) -> list[Pending]:
+    """Store each email once, in one transaction; returns those still to be processed
+    (new, or stored before but never processed)."""
+    pending = []
     with deps.engine.begin() as conn:
-        stored = store_inbound(
-            conn,
-            message_id=message_id,
-            source_ref=source_ref,
-            raw=raw,
-            received_at=deps.clock.now(),
-        )
-    if stored.status != "received":
-        return None
-    try:
-        graph.invoke({"inbound_id": stored.id, "raw": raw, "source_ref": source_ref}, context=deps)
-    except Exception as exc:  # one email's failure never stops the rest
-        log.exception("email %s (%s) failed", message_id, source_ref)
-        with deps.engine.begin() as conn:
-            update_inbound(
+        for raw, source_ref in messages:
+            message_id = message_id_of(raw)
+            stored = store_inbound(
                 conn,
-                stored.id,
-                status="quarantined",
-                action="quarantine",
-                error=f"{type(exc).__name__}: {exc}",
-                reason=f"processing failed: {type(exc).__name__}: {exc}",
+                message_id=message_id,
+                source_ref=source_ref,
+                raw=raw,
+                received_at=deps.clock.now(),
             )
-    with deps.engine.connect() as conn:
-        row = conn.execute(
-            InboundMessage.__table__.select().where(  # type: ignore[attr-defined]
-                InboundMessage.id == stored.id
-            )
-        ).first()
-    assert row is not None
+            if stored.status == "received":
+                pending.append(Pending(stored.id, message_id, raw, source_ref))
+    return pending
+
+
+def process(deps: Deps, graph: Any, item: Pending) -> ReplyOutcome:
+    """One stored email through the reply graph; a failure quarantines it."""
+    try:
+        state = graph.invoke(
+            {"inbound_id": item.inbound_id, "raw": item.raw, "source_ref": item.source_ref},
+            context=deps,
+        )
+        done = state.get("outcome") or {}
+    except Exception as exc:  # one email's failure never stops the rest
+        log.exception("email %s (%s) failed", item.message_id, item.source_ref)
+        why = f"{type(exc).__name__}: {exc}"
+        done = {
+            "status": "quarantined",
+            "action": "quarantine",
+            "reason": f"processing failed: {why}",
+        }
+        with deps.engine.begin() as conn:
+            update_inbound(conn, item.inbound_id, error=why, **done)
     return ReplyOutcome(
-        message_id=message_id,
-        account=row.account_id,
-        intent=row.intent,
-        action=row.action,
-        reason=row.reason,
-        status=row.status,
+        message_id=item.message_id,
+        account=done.get("account_id"),
+        intent=done.get("intent"),
+        action=done.get("action"),
+        reason=done.get("reason"),
+        status=done.get("status") or "received",
     )
 
 
-def process_batch(
+def process_raw(deps: Deps, graph: Any, raw: bytes, source_ref: str) -> ReplyOutcome | None:
+    """Store and process one email; ``None`` when it was already processed before."""
+    pending = store(deps, [(raw, source_ref)])
+    return process(deps, graph, pending[0]) if pending else None
+
+
+def process_pending(
     deps: Deps,
     graph: Any,
-    messages: Iterable[InboxMessage],
+    pending: Iterable[Pending],
     on_outcome: Callable[[ReplyOutcome], None] | None = None,
 ) -> list[ReplyOutcome]:
     outcomes = []
-    for message in messages:
-        outcome = process_raw(deps, graph, message.raw, message.ref)
-        if outcome is not None:
-            outcomes.append(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
+    for item in pending:
+        outcome = process(deps, graph, item)
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
     return outcomes
 
 
 def poll_once(
     deps: Deps,
-    graph: Any,
     inbox: Inbox,
-    on_outcome: Callable[[ReplyOutcome], None] | None = None,
+    run: Callable[[list[Pending]], list[ReplyOutcome]],
 ) -> list[ReplyOutcome]:
-    """Everything new in the inbox, processed; the cursor advances batch by batch."""
+    """Everything new in the inbox: each batch stored, then processed by ``run``, then
+    the inbox's cursor advanced past it."""
     outcomes: list[ReplyOutcome] = []
     for batch in inbox.poll():
-        outcomes += process_batch(deps, graph, batch, on_outcome)
+        pending = store(deps, [(message.raw, message.ref) for message in batch])
+        outcomes += run(pending)
         inbox.done(batch)
     return outcomes

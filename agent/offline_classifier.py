@@ -53,6 +53,10 @@ _INJECTION = _rx(
     r"\b(?:you are|act as|pretend to be|as)\s+(?:now\s+)?(?:an?\s+|the\s+)?(?:ai|assistant|"
     r"language model|llm|chatbot|bot|agent)\b",
     r"\bnew instructions?\b",
+    r"\b(?:ai|llm|gpt)[\s-]+(?:agent|assistant|model|system|bot)s?\b",
+    r"\b(?:dear|hey|hi|hello|note to|attention)\s+(?:the\s+)?(?:ai|llm|bot|chatbot|"
+    r"language model)\b",
+    r"\b(?:an\s+die|liebe|hallo)\s+ki\b",
     r"\bmark\b[^.\n]{0,40}\bas\s+(?:paid|settled|closed)\b",
     r"\bset\s+(?:the\s+)?(?:intent|status|classification|label)\b",
     r"\b(?:delete|wipe|erase)\b[^.\n]{0,30}\b(?:account|records?|invoices?|data)\b",
@@ -84,8 +88,8 @@ _PAID = _rx(
     r"(?:already\s+)?(?:paid|settled)\b",
     r"\b(?:bereits|schon|gestern|heute|letzte woche)\s+(?:\w+\s+){0,3}(?:bezahlt|überwiesen|"
     r"ueberwiesen|beglichen|ausgeglichen)\b",
-    r"\b(?:haben|habe|hatten|wurde|wurden|ist)\b[^.?!\n]{0,40}\b(?:bezahlt|überwiesen|ueberwiesen|"
-    r"beglichen|angewiesen)\b(?!\s+werden)",
+    r"\b(?:haben|habe|hatten|wurde|wurden|ist)\b(?:(?!\b(?:nicht|nie|kein\w*)\b)(?:[^.?!\n]|"
+    r"(?<=\d)\.)){0,40}\b(?:bezahlt|überwiesen|ueberwiesen|beglichen|angewiesen)\b(?!\s+werden)",
     r"\bzahlung\s+(?:ist|wurde)\s+(?:bereits\s+|schon\s+)?(?:erfolgt|veranlasst|ausgeführt|"
     r"angewiesen|raus)\b",
     r"\bzahlungsavis\b",
@@ -99,6 +103,8 @@ _PROMISE = _rx(
     r"should be able to|can|could|'d|would)\s+(?:\w+\s+){0,2}(?:pay|settle|transfer|wire|remit|"
     r"release|clear|process|send (?:the |you )?(?:payment|money|funds|it|a check|a cheque)|"
     r"make (?:the |a )?payment|get (?:this|it|the invoice|that) paid)\b",
+    r"(?:^|(?<=[.!?\n])\s*|(?<=\band\s)|(?<=\bbut\s)|(?<=\bthen\s)|(?<=\bso\s))(?:will|shall)\s+"
+    r"(?:(?!you\b)\w+\s+)?(?:pay|settle|transfer|wire|remit|send (?:the )?payment)\b",
     r"\b(?:payment|transfer|wire|it|this|the invoice|the balance|the rest|the remainder)\s+"
     r"(?:will|should|shall|is going to|is scheduled to|is due to|is set to)\s+(?:be\s+)?"
     r"(?:made|sent|processed|paid|settled|released|issued|transferred|go(?:ing)? out|out|"
@@ -123,6 +129,15 @@ _DISPUTE = _rx(
     r"(?:\w+\s+)?(?:wrong|incorrect|not correct|too high|off|inflated)\b",
     r"\b(?:wrong|incorrect)\s+(?:amount|price|total|charge|rate|invoice|quantity|vat|tax)\b",
     r"\bover-?(?:charged|billed|invoiced)\b",
+    r"\b(?:fix|correct|amend|adjust|revise)\s+(?:the\s+|this\s+|your\s+)?(?:amount|price|total|"
+    r"error|mistake|quantity|figures?|invoice(?!\s+(?:address|name|details|recipient|po|"
+    r"reference|number)))\b",
+    r"\bcorrected\s+(?:invoice|bill|amount)\b",
+    r"\b(?:mistake|error|discrepancy)\s+(?:on|in|with)\s+(?:the\s+|this\s+|your\s+|that\s+)?"
+    r"(?:invoice|bill|amount|charges?|pricing)\b",
+    r"\b(?:goods|items|order|delivery|shipment|parts|products?|services?|materials?|equipment)\s+"
+    r"(?:was|were|has|have)\s+(?:never|not)\s+(?:been\s+)?(?:delivered|received|shipped|"
+    r"arrived|provided|performed)\b",
     r"\b(?:double|twice|duplicate)[\s-]*(?:billed|charged|invoiced|invoice|billing|charge)\b",
     r"\b(?:billed|charged|invoiced)\s+(?:us\s+)?(?:twice|double)\b",
     r"\b(?:never|not|didn't|did not|haven't|have not)\s+(?:yet\s+)?(?:received|got|ordered|"
@@ -147,11 +162,16 @@ _DISPUTE = _rx(
     r"\bstimmt\s+(?:so\s+)?nicht\b",
     r"\b(?:falsch\w*|fehlerhaft\w*)\s+(?:betrag|preis|rechnung|menge|berechnung)\b",
     r"\b(?:betrag|preis|rechnung|menge)\s+(?:ist|war)\s+(?:\w+\s+)?(?:falsch|fehlerhaft|zu hoch)\b",
-    r"\b(?:nie|nicht)\s+(?:bestellt|erhalten|geliefert|bekommen)\b",
+    r"\b(?:nie|nicht)\s+(?:bestellt|geliefert)\b",
+    r"\b(?:ware|waren|lieferung|artikel|bestellung|leistung\w*|teile|produkte?|material\w*|"
+    r"sendung)\b[^.?!\n]{0,40}\b(?:nie|nicht)\s+(?:erhalten|bekommen|angekommen)\b",
     r"\b(?:beschädigt|defekt|mangelhaft|unvollständig)\b",
     r"\bdoppelt\s+(?:berechnet|abgerechnet|in rechnung gestellt|fakturiert)\b",
-    r"\bwiderspr\w+\b",
-    r"\bbeanstand\w*\b",
+    r"\bwiderspr\w+\b(?![^.;,\n]{0,30}\bnicht\b)",
+    r"\bbeanstand\w*\b(?![^.;,\n]{0,30}\bnicht\b)",
+    r"\b(?:betrag|preis|menge|summe)\b[^.?!\n]{0,30}\bkorrigier\w*|\brechnung\s+korrigier\w*",
+    r"\bkorrigier\w*\s+(?:sie\s+)?(?:den|die|das)?\s*(?:betrag|preis|rechnung|menge|summe)\b",
+    r"\bkorrigierte\s+rechnung\b",
     r"\bnicht\s+(?:vereinbart|beauftragt)\b",
     r"\bstorniert\b",
 )
@@ -171,6 +191,7 @@ _PLAN = _rx(
     r"\bcash\s+is\s+tight\b",
     r"\b(?:struggling|difficult(?:ies|y)|tough times)\b",
     r"\bpartial\s+payments\b",
+    r"\b(?:half|part)\s+now\b",
     r"\bratenzahlung\w*\b",
     r"\bin\s+raten\b",
     r"\bratenplan\b",
@@ -207,12 +228,16 @@ _UNSUBSCRIBE = _rx(
     r"\bkeine\s+(?:weiteren\s+)?(?:e-?mails|mails|nachrichten|erinnerungen|mahnungen)\b",
     r"\baustragen\b",
     r"\bnicht\s+mehr\s+(?:an)?(?:schreiben|kontaktieren|anmailen)\b",
+    r"\b(?:schreiben|kontaktieren|mailen)\s+sie\s+(?:mich|uns)\s+nicht\s+mehr\b",
+    r"\bmelden\s+sie\s+(?:mich|uns)\b[^.\n]{0,40}\bab\b",
+    r"\b(?:von|aus)\s+(?:dem|diesem|ihrem)\s+(?:e-?mail-?)?verteiler\b",
 )
 
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
 _WRONG_CONTACT = _rx(
     r"\bno\s+longer\s+(?:with|at|works?|working|employed|responsible|handl\w+|in charge|part of)\b",
-    r"\b(?:has|have)\s+(?:left|retired)\b",
+    r"\b(?:has|have)\s+(?:left|retired)\b(?!\s+(?:a|an|you|it|them|this|that|for\s+the\s+day|"
+    r"for\s+today|early|the\s+(?:message|voicemail|note|invoice)))",
     r"\bleft\s+(?:the|our)\s+(?:company|organi[sz]ation|firm|business|team)\b",
     r"\b(?:not|no longer)\s+(?:the\s+)?(?:right|correct|appropriate)\s+(?:person|contact|"
     r"address|recipient|department)\b",
@@ -225,10 +250,10 @@ _WRONG_CONTACT = _rx(
     r"\bfalsche[rn]?\s+(?:ansprechpartner|empfänger|kontakt|adresse)\b",
 )
 _REDIRECT = _rx(
-    r"\b(?:please\s+)?(?:contact|reach out to|write to|e-?mail|send (?:it|this|these|invoices?|"
-    r"reminders?|all correspondence)\s+to|direct (?:it|this|your \w+)\s+to|forward(?:ed)?\s+"
-    r"(?:it|this|your \w+)\s+to|should go to|address (?:it|this) to|use)\b[^.\n]{0,40}"
-    r"@",
+    r"\b(?:please\s+)?(?:contact|reach out to|write to|e-?mail|send (?:it|this|these|them|"
+    r"invoices?|reminders?|all correspondence)\s+to|direct (?:it|this|your \w+)\s+to|"
+    r"forward(?:ed)?\s+(?:it|this|your \w+)\s+to|should go to|address (?:it|this) to|use)\b"
+    r"[^.\n]{0,40}@",
     r"\bwenden\s+sie\s+sich\b[^.\n]{0,40}@",
     r"\b(?:bitte\s+)?(?:an|kontaktieren\s+sie|schreiben\s+sie\s+an)\b[^.\n]{0,30}@",
 )
@@ -265,6 +290,8 @@ _TOPICS: tuple[tuple[QuestionTopic, re.Pattern[str]], ...] = (
             r"\b(?:send|resend|re-send|forward|e-?mail|provide|share|attach)\b[^.?\n]{0,25}"
             r"\b(?:copy|copies|pdf|duplicate)\b",
             r"\bcopy\s+of\s+(?:the\s+|this\s+|that\s+|our\s+)?invoice",
+            r"\binvoice\s+cop(?:y|ies)\b",
+            r"\bre-?send\b(?![^.?\n]{0,25}\blink\b)",
             r"\b(?:can't|cannot|couldn't|can not|unable to)\s+(?:find|locate)\s+(?:the\s+|this\s+|"
             r"that\s+|your\s+)?invoice",
             r"\b(?:never|not|didn't|did not|haven't|have not)\s+(?:yet\s+)?(?:received|got|get|"
@@ -274,7 +301,7 @@ _TOPICS: tuple[tuple[QuestionTopic, re.Pattern[str]], ...] = (
             r"\bkopie\s+(?:der|ihrer)\s+rechnung\b",
             r"\brechnung\b[^.?\n]{0,30}\b(?:erneut|nochmal|noch einmal|bitte)\b[^.?\n]{0,20}"
             r"(?:senden|schicken|zusenden|zukommen)",
-            r"\brechnung\s+(?:nicht|nie)\s+(?:erhalten|bekommen)\b",
+            r"\brechnung\b[^.?!\n]{0,30}\b(?:nicht|nie)\s+(?:erhalten|bekommen)\b",
         ),
     ),
     (
@@ -305,8 +332,7 @@ _TOPICS: tuple[tuple[QuestionTopic, re.Pattern[str]], ...] = (
     (
         "due_date",
         _rx(
-            r"\bwhen\s+(?:is|was)\s+(?:it|this|that|the invoice|this invoice|payment|the payment)"
-            r"\s+due\b",
+            r"\bwhen\s+(?:is|was|are|were)\s+[^.?!\n]{0,50}?\bdue\b",
             r"\b(?:what|which)\s+(?:is|'s)\s+the\s+due\s+date\b",
             r"\bdue\s+date\s*\?",
             r"\bwann\s+(?:ist|war|wird)\b[^.?\n]{0,30}\bfällig\b",
@@ -332,6 +358,9 @@ _GENERIC_QUESTION = _rx(
     r"\b(?:can|could|would|will)\s+you\b[^.\n]{0,80}\?",
     r"^\s*(?:what|when|where|which|who|how|why|is|are|do|does)\b[^.\n]{0,80}\?",
     r"\b(?:please\s+)?(?:let (?:me|us) know|advise|confirm)\b",
+    r"\b(?:call|ring|phone)\s+(?:me|us)\s+back\b|\bgive\s+(?:me|us)\s+a\s+call\b",
+    r"\b(?:please|bitte)\s+(?:correct|update|change|amend|korrigieren|ändern|aktualisieren)\b",
+    r"\brufen\s+sie\s+(?:mich|uns)\b[^.\n]{0,30}\b(?:an|zurück)\b|\brückruf\b",
     r"\b(?:können|könnten|würden)\s+sie\b",
     r"\bbitte\s+(?:senden|schicken|teilen)\b",
 )
@@ -404,7 +433,11 @@ def clean(text: str) -> str:
 
 def _negated(text: str, start: int) -> bool:
     window = text[max(0, start - 40) : start]
-    window = re.split(r"[.;!?\n]|\bbut\b|\baber\b|\bsondern\b", window)[-1]
+    window = re.split(
+        r"[.;!?\n]|\b(?:but|until|till|unless|once|because|before|aber|sondern|bis|sobald|bevor|"
+        r"weil|denn|solange)\b",
+        window,
+    )[-1]
     return bool(_NEGATION.search(window))
 
 
@@ -474,8 +507,10 @@ def parse_amount(number: str, language: str | None = None) -> Decimal | None:
 
 _PAY_NUMBER = re.compile(
     r"\b(?:pay|paying|transfer|wire|send|remit|zahlen|bezahlen|überweisen|ueberweisen)\w*\s+"
-    r"(?:you\s+|ihnen\s+|wir\s+|ich\s+)?(?:\w+\s+)?(?P<n>\d[\d.,']*\d|\d+)\b"
-    r"(?!\s*(?:days?|tage\w*|weeks?|wochen|months?|monate\w*|%|th\b|st\b|nd\b|rd\b|\.\d))",
+    r"(?:you\s+|ihnen\s+|wir\s+|ich\s+)?(?:(?!(?:am|on|by|at|in|within|innerhalb|bis|zum|until|"
+    r"till|before|vor|ab|from|after|nach|inv|invoice|invoices|rechnung|nr|no|number)\s)\w+\s+)?"
+    r"(?P<n>\d[\d.,']*\d|\d+)\b"
+    r"(?!\s*(?:days?|tage\w*|weeks?|wochen|months?|monate\w*|%|th\b|st\b|nd\b|rd\b|[./]\d))",
     re.IGNORECASE,
 )
 
@@ -607,7 +642,9 @@ def classify_offline(reply: ReplyText) -> Classification:
         # "payment was sent, should arrive Friday": it is already paid
         promise_hit = hits["promise"][0]
         if promised is not None and re.search(
-            r"\b(?:we|i|wir|ich)\b", promise_hit.text, re.IGNORECASE
+            r"\b(?:we|i|wir|ich)\b|^\s*(?:will|shall)\b",
+            promise_hit.text,
+            re.IGNORECASE,
         ):
             return _promise(result, scan, body, promise_hit, promised, reply, **extra)
         return result("paid", 0.85, _evidence(scan, hits["paid"][0]), **extra)
@@ -615,16 +652,20 @@ def classify_offline(reply: ReplyText) -> Classification:
         return result("paid", 0.9, _evidence(scan, hits["paid"][0]), **extra)
     if hits["unsubscribe"]:
         return result("unsubscribe", 0.9, _evidence(scan, hits["unsubscribe"][0]), **extra)
-    if hits["promise"]:
+    if hits["promise"] and promised is not None:
         return _promise(result, scan, body, hits["promise"][0], promised, reply, **extra)
 
     for topic, pattern in _TOPICS:
         topic_hits = _find(pattern, scan, "question", negatable=topic != "invoice_copy")
         if topic_hits:
+            # "we'd like to pay by card, do you have a link?": a promise without a date
+            # does not beat a question
             return result(
                 "question", 0.85, _evidence(scan, topic_hits[0]), question_topic=topic, **extra
             )
-    if promised is not None and _PAY_WORD.search(body):
+    if hits["promise"]:
+        return _promise(result, scan, body, hits["promise"][0], promised, reply, **extra)
+    if promised is not None and (_PAY_WORD.search(body) or _only_a_date(body, promised)):
         # "Friday." under a reminder, or "payment by the 20th": a date about paying
         return result(
             "promise_to_pay",
@@ -648,6 +689,19 @@ def classify_offline(reply: ReplyText) -> Classification:
     if thanks:
         return result("other", 0.8, _evidence(body, thanks[0]), **extra)
     return result("other", 0.4, " ".join(body.split())[:120], **extra)
+
+
+_TERSE_FILLER = re.compile(
+    r"(?:\W|\b(?:by|on|until|till|before|latest|at the latest|ok|okay|am|bis|zum|spätestens)\b)*",
+    re.IGNORECASE,
+)
+
+
+def _only_a_date(body: str, promised: reply_dates.FoundDate) -> bool:
+    """The reply is a date and nothing else ("Friday.", "Bis Freitag"): under a reminder,
+    the day they will pay."""
+    rest = body[: promised.start] + " " + body[promised.end :]
+    return bool(_TERSE_FILLER.fullmatch(rest))
 
 
 def _promise(result, scan, body, hit, promised, reply, **extra):  # type: ignore[no-untyped-def]

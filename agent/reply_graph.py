@@ -52,6 +52,8 @@ class ReplyState(TypedDict, total=False):
     decision: ReplyDecision | None
     answer: dict[str, Any] | None
     """After an answer was sent: ``delivery`` and the outbox ``message_key``."""
+    outcome: dict[str, Any] | None
+    """What ``record`` wrote: status, account, intent, action, reason."""
 
 
 def parse(state: ReplyState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -194,8 +196,6 @@ def record(state: ReplyState, runtime: Runtime[Deps]) -> dict[str, Any]:
     parsed, found = state.get("parsed"), state.get("match")
     classification, decision = state.get("classification"), state.get("decision")
     now = deps.clock.now()
-    if deps.dry_run:
-        return {}
     values: dict[str, Any] = {"processed_at": to_utc(now)}
     if parsed is None:
         error = state.get("error") or "unreadable"
@@ -203,7 +203,7 @@ def record(state: ReplyState, runtime: Runtime[Deps]) -> dict[str, Any]:
         values.update(status="quarantined", error=error, action="quarantine", reason=error)
         with deps.engine.begin() as conn:
             update_inbound(conn, inbound_id, **values)
-        return {}
+        return {"outcome": _outcome(values)}
     values.update(
         sent_at=to_utc(parsed.date) if parsed.date else None,
         from_addr=parsed.from_addr,
@@ -224,7 +224,7 @@ def record(state: ReplyState, runtime: Runtime[Deps]) -> dict[str, Any]:
         values.update(status="unmatched", action=queued.action, reason=queued.reason, invoices=[])
         with deps.engine.begin() as conn:
             update_inbound(conn, inbound_id, **values)
-        return {"decision": queued}
+        return {"decision": queued, "outcome": _outcome(values)}
     assert decision is not None
     snapshot = deps.snapshot(found.account_id)
     local = deps.local_now(snapshot)
@@ -249,10 +249,15 @@ def record(state: ReplyState, runtime: Runtime[Deps]) -> dict[str, Any]:
             engine=classification.engine if classification else deps.engine_name,
             message_key=answer.get("message_key") if decision.action == "respond" else None,
         )
-        reason = decision.reason + ("; " + "; ".join(notes) if notes else "")
-        update_inbound(conn, inbound_id, reason=reason, **values)
+        values["reason"] = decision.reason + ("; " + "; ".join(notes) if notes else "")
+        update_inbound(conn, inbound_id, **values)
     deps.forget(found.account_id)
-    return {}
+    return {"outcome": _outcome(values)}
+
+
+def _outcome(values: dict[str, Any]) -> dict[str, Any]:
+    keys = ("status", "account_id", "intent", "action", "reason")
+    return {key: values.get(key) for key in keys}
 
 
 def build_reply_graph() -> Any:

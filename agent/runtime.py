@@ -6,6 +6,7 @@ The CLI, the demo, the tests and the benchmarks all open the agent through
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import threading
@@ -24,7 +25,7 @@ from agent.chase_pass import PassSummary, due_accounts, run_pass
 from agent.clock import Clock, SystemClock
 from agent.config import Settings
 from agent.deps import Deps
-from agent.inbox_pass import ReplyOutcome, poll_once, process_raw
+from agent.inbox_pass import Pending, ReplyOutcome, poll_once, process_pending, process_raw
 from tools import drafting
 from tools.checkpoints import open_checkpointer
 from tools.db import make_engine, migrate
@@ -41,6 +42,8 @@ def open_engine(settings: Settings) -> Engine:
 
 PARALLEL_FROM = 200
 """A pass over at least this many due accounts is split over worker processes."""
+PARALLEL_REPLIES_FROM = 50
+"""A batch of at least this many new emails is split over worker processes."""
 
 
 @dataclass
@@ -65,8 +68,37 @@ class Runtime:
     def poll_inbox(
         self, inbox: Inbox, on_outcome: Callable[[ReplyOutcome], None] | None = None
     ) -> list[ReplyOutcome]:
-        """Everything new in ``inbox``, through the reply graph."""
-        return poll_once(self.deps, self.reply_graph, inbox, on_outcome)
+        """Everything new in ``inbox``, through the reply graph. A batch of
+        ``PARALLEL_REPLIES_FROM`` or more emails is shared by forked worker processes
+        (one per core), each sender's emails on one worker, in order."""
+        workers = self.deps.settings.workers or os.cpu_count() or 1
+        pool: ProcessPoolExecutor | None = None
+
+        def run(pending: list[Pending]) -> list[ReplyOutcome]:
+            nonlocal pool
+            if workers < 2 or len(pending) < PARALLEL_REPLIES_FROM or not self._can_fork():
+                return process_pending(self.deps, self.reply_graph, pending, on_outcome)
+            if pool is None:
+                drafting.warm_up()
+                verify.warm_up()
+                pool = self._pool(workers)
+            slots: list[list[Pending]] = [[] for _ in range(workers)]
+            for item in pending:
+                digest = hashlib.sha256(item.sender_key.encode()).digest()
+                slots[digest[0] % workers].append(item)
+            outcomes: list[ReplyOutcome] = []
+            for part in pool.map(_worker_replies, [slot for slot in slots if slot]):
+                for outcome in part:
+                    outcomes.append(outcome)
+                    if on_outcome is not None:
+                        on_outcome(outcome)
+            return outcomes
+
+        try:
+            return poll_once(self.deps, inbox, run)
+        finally:
+            if pool is not None:
+                pool.shutdown()
 
     def process_email(self, raw: bytes, source_ref: str) -> ReplyOutcome | None:
         """One email (e.g. from a file) through the reply graph."""
@@ -92,17 +124,21 @@ class Runtime:
         verify.warm_up()
         # small chunks from a shared queue keep every worker busy until the pass ends
         chunks = [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_start_worker,
-            initargs=(deps.settings, deps.clock, deps.dry_run),
-        ) as pool:
+        with self._pool(workers) as pool:
             parts = list(pool.map(_worker_chunk, chunks, [keep] * len(chunks)))
         total = PassSummary(as_of=parts[0].as_of, dry_run=deps.dry_run, workers=workers)
         for part in parts:
             total.merge(part)
         return total
+
+    def _pool(self, workers: int) -> ProcessPoolExecutor:
+        deps = self.deps
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_start_worker,
+            initargs=(deps.settings, deps.clock, deps.dry_run),
+        )
 
 
 CHUNK = 25
@@ -116,6 +152,11 @@ def _start_worker(settings: Settings, clock: Clock, dry_run: bool) -> None:
     stack = ExitStack()
     _worker = stack.enter_context(open_runtime(settings, clock=clock, dry_run=dry_run))
     Finalize(None, stack.close, exitpriority=10)
+
+
+def _worker_replies(pending: list[Pending]) -> list[ReplyOutcome]:
+    assert _worker is not None, "the worker was not started"
+    return process_pending(_worker.deps, _worker.reply_graph, pending)
 
 
 def _worker_chunk(ids: list[str], keep: bool) -> PassSummary:

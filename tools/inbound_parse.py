@@ -58,6 +58,8 @@ __all__ = [
 DEFAULT_MAX_BYTES = 25_000_000
 _MAX_DEPTH = 40
 """Deeper MIME nesting than this is not mail anyone wrote; it is refused."""
+_MAX_ADDRESS_HEADERS = 20
+_MAX_ADDRESS_HEADER_CHARS = 65_536
 _MAX_SCAN = 200_000
 """Characters of body text that the quote, absence and bounce rules look at."""
 
@@ -247,11 +249,20 @@ class _Headers:
         return [_decode_unstructured(name, v, self._defects) for v in self._raw.get(name, ())]
 
     def addresses(self, name: str) -> list[tuple[str, str]]:
-        """(display name, addr-spec) pairs of every occurrence of an address header."""
+        """(display name, addr-spec) pairs of the occurrences of an address header (From:
+        the first only). Work is bounded: hostile mail can repeat a header thousands of
+        times, and the full RFC 5322 parser costs ~0.5 ms on a junk value."""
         cached = self._addresses.get(name)
         if cached is None:
             cached = []
-            for value in self._raw.get(name, ()):
+            values = self._raw.get(name, [])
+            limit = 1 if name == "from" else _MAX_ADDRESS_HEADERS
+            if len(values) > limit:
+                self._defects.add(f"{len(values)} {name} headers, only the first {limit} read")
+            for value in values[:limit]:
+                if len(value) > _MAX_ADDRESS_HEADER_CHARS:
+                    self._defects.add(f"{name} header over {_MAX_ADDRESS_HEADER_CHARS:,} chars")
+                    value = value[:_MAX_ADDRESS_HEADER_CHARS].rpartition(",")[0]
                 cached.extend(_decode_addresses(name, value, self._defects))
             self._addresses[name] = cached
         return list(cached)
@@ -454,7 +465,7 @@ class _Tree:
             if depth > _MAX_DEPTH:
                 raise MalformedEmail(f"MIME structure nested deeper than {_MAX_DEPTH} levels")
             ctype = part.get_content_type()
-            payload = part.get_payload()
+            payload = _children(part)
             if ctype.startswith("multipart/"):
                 if isinstance(payload, list) and payload:
                     stack.extend((child, ctype, depth + 1) for child in reversed(payload))
@@ -518,7 +529,7 @@ class _Tree:
         return tuple(out)
 
     def _size(self, part: Message, label: str) -> int:
-        payload = part.get_payload()
+        payload = _children(part)
         if isinstance(payload, list):  # message/rfc822: the attached message itself
             try:
                 return sum(len(p.as_bytes()) for p in payload)
@@ -543,11 +554,20 @@ class _Tree:
         return False
 
 
+def _children(part: Message) -> list[Message] | None:
+    """The sub-parts of a multipart or message/* part; None for a leaf. (Not
+    ``get_payload()`` on a leaf: that decodes with the declared charset and raises on junk.)"""
+    if not part.is_multipart():
+        return None
+    payload = part.get_payload()
+    return payload if isinstance(payload, list) else None
+
+
 def _walk_multiparts(msg: Message) -> Iterator[Message]:
     stack = [msg]
     while stack:
         part = stack.pop()
-        payload = part.get_payload()
+        payload = _children(part)
         if part.get_content_maintype() == "multipart" and isinstance(payload, list):
             yield part
             stack.extend(payload)
@@ -568,7 +588,7 @@ def _body_parts(part: Message, depth: int, is_att: Callable[[Message], bool]) ->
     if depth > _MAX_DEPTH:
         return []
     maintype, _, subtype = part.get_content_type().partition("/")
-    payload = part.get_payload()
+    payload = _children(part)
     if maintype == "multipart":
         if not isinstance(payload, list) or not payload:
             return []
@@ -613,7 +633,7 @@ def _decode_text_part(part: Message, label: str, defects: _Defects) -> str:
     if charset:
         try:
             codec = codecs.lookup(charset).name
-        except LookupError:
+        except (LookupError, ValueError):  # ValueError: a NUL in the name
             raise MalformedEmail(f"unknown charset {charset!r} in {label}") from None
         try:
             return data.decode(codec)
@@ -673,11 +693,11 @@ def _quote_prefix(depth: int) -> str:
     return "> " * depth
 
 
-_INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060"), None)
+_INVISIBLE = re.compile("[\ufeff\u200b\u200c\u200d\u2060]")
 
 
 def _tidy(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_INVISIBLE)
+    text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     lines = [line.rstrip().replace("\xa0", " ") for line in text.split("\n")]
     out: list[str] = []
     for line in lines:
@@ -1305,7 +1325,7 @@ def _permanent(action: str, status: str | None, text: str) -> bool:
 
 
 def _dsn_text(part: Message) -> str:
-    payload = part.get_payload()
+    payload = _children(part)
     if isinstance(payload, list):
         blocks = []
         for block in payload:
@@ -1314,7 +1334,7 @@ def _dsn_text(part: Message) -> str:
                 blocks.append("\n".join(lines))
         return "\n\n".join(blocks)
     data = part.get_payload(decode=True)
-    return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(payload)
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else ""
 
 
 def _dsn_blocks(text: str) -> list[dict[str, str]]:
@@ -1355,7 +1375,7 @@ def _original_message_id(
 
 def _returned_message_id(tree: _Tree, text: str) -> str | None:
     for part in tree.parts_of_type("message/rfc822", "message/global"):
-        payload = part.get_payload()
+        payload = _children(part)
         if isinstance(payload, list):
             for inner in payload:
                 ids = _msg_ids(str(inner.get("message-id") or ""))

@@ -44,34 +44,46 @@ class Stored:
     status: str
 
 
+_FIND_INBOUND = sa.select(InboundMessage.id, InboundMessage.status).where(
+    InboundMessage.message_id == sa.bindparam("mid")
+)
+_INSERT_INBOUND = sa.insert(InboundMessage)
+_UPDATE_INBOUND = sa.update(InboundMessage).where(InboundMessage.id == sa.bindparam("_iid"))
+# statements built once: storing and recording an email is the hot path of an inbox poll
+
+
 def store_inbound(
     conn: Connection, *, message_id: str, source_ref: str, raw: bytes, received_at: datetime
 ) -> Stored:
     """Store an email once: a second copy (same Message-ID) is not stored again."""
-    existing = conn.execute(
-        sa.select(InboundMessage.id, InboundMessage.status).where(
-            InboundMessage.message_id == message_id
-        )
-    ).first()
+    existing = conn.execute(_FIND_INBOUND, {"mid": message_id}).first()
     if existing is not None:
         return Stored(existing.id, False, existing.status)
     result = conn.execute(
-        sa.insert(InboundMessage).values(
-            message_id=message_id,
-            source_ref=source_ref,
-            received_at=to_utc(received_at),
-            raw=raw,
-            size=len(raw),
-            status="received",
-            invoices=[],
-            attachments=[],
-        )
+        _INSERT_INBOUND,
+        {
+            "message_id": message_id,
+            "source_ref": source_ref,
+            "received_at": to_utc(received_at),
+            "raw": raw,
+            "size": len(raw),
+            "status": "received",
+            "invoices": [],
+            "attachments": [],
+        },
     )
     return Stored(int(result.inserted_primary_key[0]), True, "received")
 
 
 def update_inbound(conn: Connection, inbound_id: int, **values: Any) -> None:
-    conn.execute(sa.update(InboundMessage).where(InboundMessage.id == inbound_id).values(**values))
+    conn.execute(_UPDATE_INBOUND, {"_iid": inbound_id, **values})
+
+
+_REVIEW_NOW = (
+    sa.update(Account)
+    .where(Account.id == sa.bindparam("a"))
+    .values(next_review_at=sa.bindparam("at"), updated_at=sa.bindparam("at"))
+)
 
 
 def record_reply(
@@ -184,11 +196,7 @@ def record_reply(
             "intent": decision.intent,
         },
     )
-    conn.execute(
-        sa.update(Account)
-        .where(Account.id == account_id)
-        .values(next_review_at=when, updated_at=when)
-    )
+    conn.execute(_REVIEW_NOW, {"a": account_id, "at": when})
     return notes
 
 

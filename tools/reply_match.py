@@ -80,49 +80,57 @@ def _domain(address: str | None) -> str | None:
     return address.rpartition("@")[2].lower()
 
 
+_SENT_BY_IDS = (
+    sa.select(Message.account_id, Message.invoices, Message.key)
+    .where(Message.message_id.in_(sa.bindparam("ids", expanding=True)))  # type: ignore[attr-defined]
+    .order_by(Message.created_at.desc())  # type: ignore[attr-defined]
+    .limit(1)
+)
+_SENT_BY_KEY_PREFIX = (
+    sa.select(Message.account_id, Message.invoices, Message.key)
+    .where(Message.key.like(sa.bindparam("prefix")))  # type: ignore[attr-defined]
+    .limit(1)
+)
+_INVOICE_ACCOUNTS = sa.select(Invoice.number, Invoice.account_id).where(
+    Invoice.number.in_(sa.bindparam("numbers", expanding=True))  # type: ignore[attr-defined]
+)
+_ADDRESS_ACCOUNTS = (
+    sa.select(Contact.account_id)
+    .where(sa.func.lower(Contact.email) == sa.bindparam("address"))
+    .distinct()
+)
+_DOMAIN_ACCOUNTS = (
+    sa.select(Contact.account_id)
+    .where(sa.func.lower(Contact.email).like(sa.bindparam("pattern")))
+    .distinct()
+    .limit(3)
+)
+# statements built once: matching runs for every email an inbox poll reads
+
+
 def _sent_by_ids(conn: Connection, ids: Sequence[str]) -> tuple[str, tuple[str, ...], str] | None:
     if not ids:
         return None
-    row = conn.execute(
-        sa.select(Message.account_id, Message.invoices, Message.key)
-        .where(Message.message_id.in_(list(ids)))  # type: ignore[attr-defined]
-        .order_by(Message.created_at.desc())  # type: ignore[attr-defined]
-        .limit(1)
-    ).first()
+    row = conn.execute(_SENT_BY_IDS, {"ids": list(ids)}).first()
     return None if row is None else (row.account_id, tuple(row.invoices), row.key)
 
 
 def _accounts_of_invoices(conn: Connection, candidates: list[str]) -> dict[str, list[str]]:
     if not candidates:
         return {}
-    rows = conn.execute(
-        sa.select(Invoice.number, Invoice.account_id).where(
-            Invoice.number.in_(candidates)  # type: ignore[attr-defined]
-        )
-    ).all()
     accounts: dict[str, list[str]] = {}
-    for number, account in rows:
+    for number, account in conn.execute(_INVOICE_ACCOUNTS, {"numbers": candidates}).all():
         accounts.setdefault(account, []).append(number)
     return accounts
 
 
 def _accounts_of_address(conn: Connection, address: str) -> list[str]:
-    rows = conn.execute(
-        sa.select(Contact.account_id)
-        .where(sa.func.lower(Contact.email) == address.lower())
-        .distinct()
-    ).all()
+    rows = conn.execute(_ADDRESS_ACCOUNTS, {"address": address.lower()}).all()
     return [row[0] for row in rows]
 
 
 def _accounts_of_domain(conn: Connection, domain: str) -> list[str]:
-    rows = conn.execute(
-        sa.select(Contact.account_id)
-        .where(sa.func.lower(Contact.email).like(f"%@{domain}"))
-        .distinct()
-        .limit(3)
-    ).all()
-    return [row[0] for row in rows]
+    return [row[0] for row in conn.execute(_DOMAIN_ACCOUNTS, {"pattern": f"%@{domain}"}).all()]
 
 
 def _one(accounts: Iterable[str]) -> str | None:
@@ -145,11 +153,7 @@ def match_email(conn: Connection, email: ParsedEmail, secret: str) -> Match:
 
     prefix = key_prefix_from(email.recipients, secret)
     if prefix:
-        row = conn.execute(
-            sa.select(Message.account_id, Message.invoices, Message.key)
-            .where(Message.key.like(prefix + "%"))  # type: ignore[attr-defined]
-            .limit(1)
-        ).first()
+        row = conn.execute(_SENT_BY_KEY_PREFIX, {"prefix": prefix + "%"}).first()
         if row is not None:
             return Match(row.account_id, "token", tuple(row.invoices), row.key, "reply token")
 

@@ -81,6 +81,9 @@ class Runtime:
             if pool is None:
                 drafting.warm_up()
                 verify.warm_up()
+                import agent.offline_classifier  # noqa: F401  (compiled once, before the fork)
+
+                self.reply_graph  # noqa: B018  (built once, before the fork)
                 pool = self._pool(workers)
             slots: list[list[Pending]] = [[] for _ in range(workers)]
             for item in pending:

@@ -109,6 +109,7 @@ def run_pass(
                     "reason": decision.get("reason"),
                     "subject": draft.get("subject") if action == "send" else None,
                     "delivery": (final.get("outcome") or {}).get("delivery"),
+                    "deferred": bool(decision.get("deferred")),
                 }
             )
     return summary

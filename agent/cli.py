@@ -289,6 +289,50 @@ def inbox(
             source.close()
 
 
+@app.command("eval")
+def eval_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Case files or directories.")],
+    engine: Annotated[
+        str, typer.Option("--engine", help="offline (rules and templates) or llm.")
+    ] = "offline",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    min_pass_rate: Annotated[
+        float, typer.Option("--min-pass-rate", help="Fail below this pass rate (0 to 1).")
+    ] = 0.0,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write the report as Markdown.")
+    ] = None,
+) -> None:
+    """Run labeled cases through the reply and chase graphs and score the decisions."""
+    import time
+
+    from evals.cases import CaseError
+    from evals.report import markdown, print_report, to_json
+    from evals.run import run_cases
+
+    if engine not in ("offline", "llm"):
+        raise fail(f"--engine: expected offline or llm, got {engine!r}", 2)
+    current = settings()
+    if engine == "llm":
+        raise fail("--engine llm: no LLM engine is configured in this version", 2)
+    started = time.perf_counter()
+    try:
+        results = run_cases(paths, current)
+    except CaseError as exc:
+        raise fail(str(exc), 2) from None
+    seconds = time.perf_counter() - started
+    data = to_json(results)
+    if as_json:
+        print(json.dumps(data))
+    else:
+        print_report(console, results, seconds)
+    if report is not None:
+        report.write_text(markdown(results, seconds), encoding="utf-8")
+    summary = data["summary"]
+    if summary["critical_violations"] or summary["pass_rate"] < min_pass_rate:
+        raise typer.Exit(1)
+
+
 def _parse_since(value: str | None) -> datetime | None:
     if not value:
         return None

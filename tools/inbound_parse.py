@@ -60,6 +60,11 @@ _MAX_DEPTH = 40
 """Deeper MIME nesting than this is not mail anyone wrote; it is refused."""
 _MAX_ADDRESS_HEADERS = 20
 _MAX_ADDRESS_HEADER_CHARS = 65_536
+_MAX_PARTS = 1_000
+"""More MIME parts than this is not a reply; it is refused (and bounds the work)."""
+_MAX_BOUNDARY_LINES = 20_000
+_MAX_HTML = 1_000_000
+"""Characters of an HTML body that are converted (html.parser runs ~1 µs a character)."""
 _MAX_SCAN = 200_000
 """Characters of body text that the quote, absence and bounce rules look at."""
 
@@ -124,6 +129,8 @@ def parse_email(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedEmai
     raw = bytes(raw)
     if len(raw) > max_bytes:
         raise MalformedEmail(f"message is {len(raw):,} bytes, over the limit of {max_bytes:,}")
+    if raw.count(b"\n--") > _MAX_BOUNDARY_LINES:  # cheap, before the parser spends seconds
+        raise MalformedEmail(f"over {_MAX_BOUNDARY_LINES:,} MIME boundary lines")
     try:
         return _parse(raw)
     except MalformedEmail:
@@ -477,6 +484,8 @@ class _Tree:
                     self.defects.add(f"broken nested {ctype}: {_broken_reason(part, ctype)}")
                 continue
             counter += 1
+            if counter > _MAX_PARTS:
+                raise MalformedEmail(f"more than {_MAX_PARTS:,} MIME parts")
             label = f"{ctype} part {counter}"
             self.labels[id(part)] = label
             self.leaves.append((part, label, parent, ctype))
@@ -501,6 +510,9 @@ class _Tree:
             label = self.labels.get(id(part), part.get_content_type())
             decoded = _decode_text_part(part, label, self.defects)
             if part.get_content_subtype() == "html":
+                if len(decoded) > _MAX_HTML:
+                    self.defects.add(f"{label} over {_MAX_HTML:,} characters, rest not converted")
+                    decoded = decoded[: decoded.rfind(">", 0, _MAX_HTML) + 1]
                 full, new = _html_to_text(decoded)
             else:
                 if _param(part, "format").lower() == "flowed":
@@ -747,6 +759,7 @@ class _HtmlToText(HTMLParser):
         self.lines: list[tuple[int, bool, str]] = []  # (quote depth, in new text, text)
         self.cur: list[str] = []
         self.stack: list[tuple[str, int]] = []
+        self.open: dict[str, int] = {}  # open elements by tag: end tags of others are O(1)
         self.quote = 0
         self.nonew = 0
         self.skip = 0
@@ -765,7 +778,7 @@ class _HtmlToText(HTMLParser):
             self._close("head")
         if self.skip or tag in _SKIP_TAGS:
             if tag not in _VOID_TAGS:
-                self.stack.append((tag, _SKIP if tag in _SKIP_TAGS else 0))
+                self._push(tag, _SKIP if tag in _SKIP_TAGS else 0)
                 self.skip += tag in _SKIP_TAGS
             return
         if tag == "br":
@@ -800,7 +813,11 @@ class _HtmlToText(HTMLParser):
         if tag == "pre":
             flags |= _PRE
             self.pre += 1
+        self._push(tag, flags)
+
+    def _push(self, tag: str, flags: int) -> None:
         self.stack.append((tag, flags))
+        self.open[tag] = self.open.get(tag, 0) + 1
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
@@ -813,11 +830,15 @@ class _HtmlToText(HTMLParser):
         self._close(tag)
 
     def _close(self, tag: str) -> None:
-        """Pop the innermost open ``tag`` and everything opened inside it."""
+        """Pop the innermost open ``tag`` and everything opened inside it (amortised O(1):
+        an end tag of an element that is not open is ignored without a scan)."""
+        if not self.open.get(tag):
+            return
         for i in range(len(self.stack) - 1, -1, -1):
             if self.stack[i][0] == tag:
-                for _name, flags in reversed(self.stack[i:]):
+                for name, flags in reversed(self.stack[i:]):
                     self._undo(flags)
+                    self.open[name] -= 1
                 del self.stack[i:]
                 return
 

@@ -76,7 +76,8 @@ class Runtime:
 
         def run(pending: list[Pending]) -> list[ReplyOutcome]:
             nonlocal pool
-            if workers < 2 or len(pending) < PARALLEL_REPLIES_FROM or not self._can_fork():
+            small = workers < 2 or len(pending) < PARALLEL_REPLIES_FROM
+            if small or (pool is None and not self._can_fork()):  # the pool's own threads
                 return process_pending(self.deps, self.reply_graph, pending, on_outcome)
             if pool is None:
                 drafting.warm_up()

@@ -624,6 +624,81 @@ def test_signature_removal(body: str, expected: str) -> None:
     assert parse_email(reply_with_body(body)).new_text == expected
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (  # French Outlook header block
+            "Bonjour,\n\nLe paiement a été effectué hier.\n\nCordialement,\nMarie Dubois\n\n"
+            "De : Example Corp <ar@example.com>\nEnvoyé : mardi 3 mars 2026 10:00\n"
+            "À : Marie Dubois <marie@client.example>\nObjet : Relance facture INV-5001\n\n"
+            "DERNIER RAPPEL\n",
+            "Bonjour,\n\nLe paiement a été effectué hier.",
+        ),
+        (  # Gmail in German, attribution wrapped over two lines
+            "Hallo,\nzahlen wir morgen.\n\nAm Di., 3. März 2026 um 10:00 Uhr schrieb "
+            "Example Corp <\nar@example.com>:\n\n> LETZTE MAHNUNG\n",
+            "Hallo,\nzahlen wir morgen.",
+        ),
+        (  # Outlook German separator
+            "Bitte Rechnung erneut senden.\n\n-----Ursprüngliche Nachricht-----\n"
+            "Von: Example Corp <ar@example.com>\nGesendet: Dienstag, 3. März 2026 10:00\n"
+            "An: einkauf@kunde.example\nBetreff: Mahnung\n\nLETZTE MAHNUNG\n",
+            "Bitte Rechnung erneut senden.",
+        ),
+        (  # Spanish and Dutch attributions
+            "Pagamos mañana.\n\nSaludos,\nAna\n\nEl mar, 3 mar 2026 a las 10:00, Example "
+            "(<ar@example.com>) escribió:\n> ÚLTIMO AVISO\n",
+            "Pagamos mañana.",
+        ),
+        (
+            "Betaald.\n\nOp di 3 mrt 2026 om 10:00 schreef Example Corp <ar@example.com>:\n"
+            "> LAATSTE HERINNERING\n",
+            "Betaald.",
+        ),
+        (  # iPad in German with a quoted attribution
+            "Passt.\n\nVon meinem iPad gesendet\n\n> Am 03.03.2026 um 10:00 schrieb X "
+            "<ar@example.com>:\n> Mahnung\n",
+            "Passt.",
+        ),
+        (  # "X wrote:" without a date, recognised by the quote under it
+            "Yes we pay.\n\nJane Doe wrote:\n> FINAL NOTICE\n> pay now\n",
+            "Yes we pay.",
+        ),
+        ("Mit freundlichen Grüßen / Kind regards\nMax Mustermann\n", ""),
+        (  # nothing new at all
+            "On Tue, Mar 3, 2026 at 10:00 AM X <ar@example.com> wrote:\n> FINAL NOTICE\n",
+            "",
+        ),
+        # look like headers but are the customer's own words: kept
+        (
+            "Wir haben überwiesen:\nVon: Konto DE12 3456\nAn: Konto DE98 7654\n"
+            "Datum: 12.03.2026\nBetrag: 500 EUR\n",
+            "Wir haben überwiesen:\nVon: Konto DE12 3456\nAn: Konto DE98 7654\n"
+            "Datum: 12.03.2026\nBetrag: 500 EUR",
+        ),
+        (
+            "On 15.03. we pay 500 EUR, as our CFO wrote:\nthe budget is approved.\n",
+            "On 15.03. we pay 500 EUR, as our CFO wrote:\nthe budget is approved.",
+        ),
+    ],
+    ids=[
+        "fr-outlook",
+        "de-gmail-wrapped",
+        "de-urspruengliche",
+        "es",
+        "nl",
+        "de-ipad",
+        "x-wrote",
+        "mfg-slash-kind-regards",
+        "only-quote",
+        "payment-details-not-a-header",
+        "sentence-not-an-attribution",
+    ],
+)
+def test_quote_headers_across_clients_and_languages(body: str, expected: str) -> None:
+    assert parse_email(reply_with_body(body)).new_text == expected
+
+
 # --------------------------------------------------------------------------- attachments
 
 PDF_BYTES = (
@@ -1646,3 +1721,22 @@ def test_no_catastrophic_backtracking_on_long_lines() -> None:
     p = parse_email(raw)
     assert time.perf_counter() - start < 1.0
     assert p.new_text.startswith("On a b a b")
+
+
+def test_html_tag_soup_is_linear() -> None:
+    html = "<div>" * 10_000 + "</span>" * 10_000 + "<p>Paid.</p>"
+    start = time.perf_counter()
+    p = parse_email(html_reply(html))
+    assert time.perf_counter() - start < 1.0  # the naive end-tag scan took minutes
+    assert p.new_text == "Paid."
+
+
+def test_too_many_parts_or_repeated_headers_are_bounded() -> None:
+    parts = "".join(f"--zz\nContent-Type: text/plain\n\npart {i}\n" for i in range(1_001))
+    raw = eml(MALFORMED_HEADERS + "Content-Type: multipart/mixed; boundary=zz\n\n" + parts)
+    with pytest.raises(MalformedEmail, match=r"^more than 1,000 MIME parts$"):
+        parse_email(raw)
+    junk_from = "From: =?iso-8859-1?Q?M=FCller?= <broken.example\n" * 500
+    p = parse_email(eml(junk_from + "Message-ID: <many-from@example.com>\n\nhello\n"))
+    assert p.from_addr is None
+    assert "500 from headers, only the first 1 read" in p.defects

@@ -180,7 +180,7 @@ def _parse(raw: bytes) -> ParsedEmail:
         tree, headers, text, from_addr, subject, signals, defects
     )
     automatic, evidence = _classify_automatic(
-        headers, subject, text, signals, bounce, bounce_evidence, success_dsn
+        headers, subject, text, new_text, signals, bounce, bounce_evidence, success_dsn
     )
     return ParsedEmail(
         message_id=message_id,
@@ -213,7 +213,7 @@ def _recover_8bit(value: str) -> tuple[str, str | None]:
         return value, None
     except UnicodeEncodeError:
         pass
-    data = value.encode("ascii", "surrogateescape")
+    data = value.encode("utf-8", "surrogateescape")
     for charset in ("utf-8", "cp1252"):
         try:
             return data.decode(charset), charset
@@ -415,7 +415,7 @@ _UNDECLARED_CHARSETS = frozenset({"unknown-8bit", "x-unknown", "unknown", "8bit"
 
 
 def _param(part: Message, name: str, header: str = "content-type") -> str:
-    """A MIME parameter as plain lowercase-insensitive text ("" when absent or junk)."""
+    """A MIME parameter as text ("" when absent or unreadable)."""
     try:
         value = part.get_param(name, header=header)
         if isinstance(value, tuple):  # RFC 2231 (charset, language, value)
@@ -462,7 +462,7 @@ class _Tree:
         root_broken = [reason for part, reason in self.broken if part is msg]
         if root_broken:
             raise MalformedEmail(f"broken MIME structure: {root_broken[0]}")
-        defects.from_part(msg, "message headers")
+        defects.from_part(msg, "the message")
 
     def _index(self, msg: Message) -> None:
         counter = 0
@@ -798,7 +798,7 @@ class _HtmlToText(HTMLParser):
         style = values.get("style", "").replace(" ", "").lower()
         if (
             ident in _CUT_IDS
-            or any(c in classes for c in _CUT_CLASSES)
+            or (classes and any(c in classes for c in _CUT_CLASSES))
             or "border:none;border-top:solid" in style
         ):
             self._flush()
@@ -807,7 +807,7 @@ class _HtmlToText(HTMLParser):
         if tag == "blockquote":
             flags |= _QUOTE
             self.quote += 1
-        if ident in _SIGNATURE_IDS or any(c in classes for c in _SIGNATURE_CLASSES):
+        if ident in _SIGNATURE_IDS or (classes and any(c in classes for c in _SIGNATURE_CLASSES)):
             flags |= _NONEW
             self.nonew += 1
         if tag == "pre":
@@ -992,14 +992,19 @@ def _is_quoted(line: str) -> bool:
     return line.lstrip().startswith(">")
 
 
+_TIME_OR_ADDRESS = re.compile(r"\d{1,2}:\d{2}\b|@")
+
+
 def _is_attribution(s: str) -> bool:
+    """ "On <date> <time>, <name> wrote:" and its translations. A time or an address must
+    be in it, so that "On 15.03. we pay, as our CFO wrote:" is not taken for one."""
     low = s.lower()
-    if len(low) > 500 or not low.endswith(":") or not any(c.isdigit() for c in low):
+    if len(low) > 500 or not low.endswith(":") or not _TIME_OR_ADDRESS.search(low):
         return False
     for start, keyword in _ATTRIBUTION:
         if low.startswith(start) and keyword in low:
             return True
-    return " schrieb am " in low or " wrote on " in low
+    return " schrieb am " in low
 
 
 def _find_header(lines: list[str], start: int) -> tuple[int, str, int]:
@@ -1109,7 +1114,8 @@ _THANKS = (
     r"grazie|bedankt|tack"
 )
 _CLOSING_LINE = re.compile(
-    rf"(?:(?:{_THANKS})\s*(?:,|and|&|und|\+)\s*)?(?:{_CLOSINGS})\s*[,.!]*"
+    rf"(?:(?:{_THANKS})\s*(?:,|and|&|und|\+)\s*)?(?:{_CLOSINGS})"
+    rf"(?:\s*[,/|&]\s*(?:{_CLOSINGS}))?\s*[,.!]*"
     r"(?:\s+(?P<name>[^\W\d_][\w.'-]*(?:\s+[^\W\d_][\w.'-]*){0,2}))?",
     re.IGNORECASE,
 )
@@ -1175,7 +1181,7 @@ def _postscript(lines: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- automatic mail
 
 _ABSENCE_SUBJECT = re.compile(
-    r"automatic reply|auto[- ]?reply|autoreply|auto[- ]?response|autorespon|"
+    r"automatic reply|auto[- ]?reply|autoreply|"
     r"out of (?:the )?office|\booo\b|away from (?:the )?office|"
     r"abwesenheit|automatische antwort|automatische rückantwort|außer haus|ausser haus|"
     r"nicht im büro|réponse automatique|absence du bureau|respuesta automática|"
@@ -1232,6 +1238,7 @@ def _classify_automatic(
     headers: _Headers,
     subject: str,
     text: str,
+    new_text: str,
     signals: list[str],
     bounce: BounceReport | None,
     bounce_evidence: str,
@@ -1246,7 +1253,8 @@ def _classify_automatic(
     if autoreply:
         return "out_of_office", "; ".join(signals)
     if signals:
-        text_hit = _ABSENCE_TEXT.search(text[:3000])
+        # the sender's own words: our quoted reminder must not make a ticket receipt an absence
+        text_hit = _ABSENCE_TEXT.search((new_text or text)[:3000])
         replied = any(
             s.lower().startswith(("auto-submitted: auto-replied", "x-autorespond"))
             or s in ("Precedence: bulk", "Precedence: auto_reply", "Precedence: junk")
@@ -1520,8 +1528,7 @@ def _find_bounce(
     defects: _Defects,
 ) -> tuple[BounceReport | None, str, bool]:
     """(report, evidence, whether this is a delivery-status report of success)."""
-    exclude = [a for a in (from_addr,) if a] + [a for _n, a in headers.addresses("to")]
-    exclude = [a.lower() for a in exclude]
+    exclude = [a for a in (from_addr,) if a] + list(_recipients(headers))  # never our own
     dsn_parts = list(
         tree.parts_of_type("message/delivery-status", "message/global-delivery-status")
     )

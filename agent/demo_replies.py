@@ -162,14 +162,20 @@ class Replies:
 
 
 def _bounce(message: Message, address: str, sent_at: datetime) -> bytes:
-    """A Postfix-style delivery-status report (RFC 3464) for ``message`` to ``address``."""
-    boundary = f"bounce-{message.key[:16]}"
+    return delivery_report(message.message_id, message.subject, address, sent_at, message.key)
+
+
+def delivery_report(message_id: str, subject: str, address: str, when: datetime, key: str) -> bytes:
+    """A Postfix-style delivery-status report (RFC 3464): ``message_id`` to ``address``
+    could not be delivered."""
+    boundary = f"bounce-{key[:16]}"
+    domain = address.split("@")[1]
     return (
         "From: Mail Delivery System <MAILER-DAEMON@mx.northwind.example>\r\n"
         "To: ar@northwind.example\r\n"
         "Subject: Undelivered Mail Returned to Sender\r\n"
-        f"Date: {format_datetime(sent_at)}\r\n"
-        f"Message-ID: <bounce.{message.key[:12]}@mx.northwind.example>\r\n"
+        f"Date: {format_datetime(when)}\r\n"
+        f"Message-ID: <bounce.{key[:12]}@mx.northwind.example>\r\n"
         "Auto-Submitted: auto-replied\r\n"
         "MIME-Version: 1.0\r\n"
         "Content-Type: multipart/report; report-type=delivery-status;\r\n"
@@ -178,14 +184,14 @@ def _bounce(message: Message, address: str, sent_at: datetime) -> bytes:
         "This is the mail system at host mx.northwind.example.\r\n\r\n"
         "I'm sorry to have to inform you that your message could not\r\n"
         "be delivered to one or more recipients.\r\n\r\n"
-        f"<{address}>: host mx.{address.split('@')[1]} said: 550 5.1.1 User unknown\r\n\r\n"
+        f"<{address}>: host mx.{domain} said: 550 5.1.1 User unknown\r\n\r\n"
         f"--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n"
         "Reporting-MTA: dns; mx.northwind.example\r\n\r\n"
         f"Final-Recipient: rfc822; {address}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
         "Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\r\n"
         f"--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        f"Message-ID: {message.message_id}\r\nFrom: ar@northwind.example\r\n"
-        f"To: {address}\r\nSubject: {message.subject}\r\n\r\n"
+        f"Message-ID: {message_id}\r\nFrom: ar@northwind.example\r\n"
+        f"To: {address}\r\nSubject: {subject}\r\n\r\n"
         f"--{boundary}--\r\n"
     ).encode()
 

@@ -178,9 +178,12 @@ def test_a_question_for_the_invoice_copy_is_answered_in_the_thread(
     assert parts["INV-1042.pdf"].get_payload(decode=True) == b"%PDF-1.4 test invoice"
     text = next(p for p in answer.walk() if p.get_content_type() == "text/plain")
     assert "$1,250.00" in text.get_payload(decode=True).decode()
-    # an answer is not a chase message: the account's next reminder is not delayed by it
     [row] = session.exec(select(Message).where(Message.stage == "answer")).all()
     assert row.state == "sent"
+    # an answer is not a chase message: the chase goes on, its gap counted from the reminder
+    summary = chase(settings, engine, date(2026, 3, 23))
+    assert (summary.errors, summary.sent) == (0, 1)
+    assert decisions(session, account_id="C-1")[-1].stage == "escalation"
 
 
 def test_a_question_about_bank_details_goes_to_a_person(settings, engine, session):

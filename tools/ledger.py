@@ -100,7 +100,8 @@ _SENT = _by_account(
     Message.local_day,
     Message.stage,
     Message.invoices,
-    where=Message.state == "sent",
+    # an automatic answer to a question is not a chase message
+    where=sa.and_(Message.state == "sent", Message.stage != "answer"),
     order=Message.local_day,
 )
 _PROMISES = _by_account(

@@ -333,6 +333,73 @@ def eval_cmd(
         raise typer.Exit(1)
 
 
+@app.command()
+def simulate(
+    accounts: Annotated[int, typer.Option("--accounts", min=1, help="Simulated customers.")] = 200,
+    days: Annotated[int, typer.Option("--days", min=1, help="Simulated days.")] = 90,
+    seed: Annotated[int, typer.Option("--seed", help="First random seed.")] = 1,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Runs per strategy.")] = 3,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option("--strategy", help="agent, fixed or none (repeat; default: all three)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    plot_file: Annotated[
+        Path | None, typer.Option("--plot", help="Draw cash collected over time (PNG).")
+    ] = None,
+) -> None:
+    """Compare collection strategies on simulated customers, through the same graphs."""
+    from evals.simulate import STRATEGIES, plot
+    from evals.simulate import simulate as run_simulation
+
+    chosen = strategy or list(STRATEGIES)
+    unknown = [name for name in chosen if name not in STRATEGIES]
+    if unknown:
+        raise fail(f"--strategy: unknown {', '.join(unknown)} (use agent, fixed, none)", 2)
+    data = run_simulation(
+        accounts=accounts, days=days, seed=seed, seeds=seeds, strategies=list(dict.fromkeys(chosen))
+    )
+    if plot_file is not None:
+        plot(data, plot_file)
+    if as_json:
+        print(json.dumps({k: data[k] for k in ("scenario", "strategies", "spread")}))
+        return
+    table = Table(
+        title=f"{accounts} accounts, {days} days, mean of {seeds} seed(s) (± standard deviation)"
+    )
+    table.add_column("measure")
+    for name in data["strategies"]:
+        table.add_column(name, justify="right")
+
+    def cell(name: str, key: str, day: str | None = None) -> str:
+        mean, spread = data["strategies"][name][key], data["spread"][name][key]
+        if day is not None:
+            mean, spread = mean.get(day), spread.get(day)
+        if mean is None:
+            return "-"
+        return f"{mean:,.2f} ± {spread:,.2f}" if spread else f"{mean:,.2f}"
+
+    for day in ("30", "60", "90"):
+        if any(day in data["strategies"][n]["cash_collected"] for n in data["strategies"]):
+            table.add_row(
+                f"cash collected by day {day}",
+                *[cell(n, "cash_collected", day) for n in data["strategies"]],
+            )
+    for key, label in (
+        ("messages_sent", "messages sent"),
+        ("messages_per_1000_collected", "messages per 1,000 collected"),
+        ("trust_violations", "trust violations"),
+        ("escalations", "escalations to a person"),
+        ("dso", "DSO (days)"),
+        ("cei", "CEI (%)"),
+        ("average_days_delinquent", "average days delinquent"),
+    ):
+        table.add_row(label, *[cell(n, key) for n in data["strategies"]])
+    console.print(table)
+    if plot_file is not None:
+        console.print(f"plot: {plot_file}")
+
+
 def _parse_since(value: str | None) -> datetime | None:
     if not value:
         return None

@@ -400,6 +400,9 @@ def _apply_event(engine: sa.Engine, case: DecisionCase, event: Any, settings: Se
                 promise_amount=event.promise_amount,
                 return_date=event.return_date,
                 invoices=list(event.invoices or []),
+                # the event says what was asked only through its action: an answered question
+                # (or one whose action is not given) is about the invoice copy
+                question_topic="other" if event.action == "escalate" else "invoice_copy",
                 engine="eval",
             )
             decision = decide_reply(

@@ -36,6 +36,7 @@ test: $(STAMP) tools-for-tests
 bench: $(STAMP) tools-for-tests
 	$(BIN)/python bench/run_bench.py
 	$(BIN)/python bench/inbox_bench.py
+	$(BIN)/python bench/eval_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .

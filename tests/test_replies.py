@@ -367,3 +367,38 @@ def test_the_next_review_moves_up_when_a_reply_arrives(settings, engine, session
     session.expire_all()
     after = session.get(Account, "C-1").next_review_at
     assert after < before - timedelta(days=1)
+
+
+def fresh_email(sender: str, body: str, subject: str = "Question") -> bytes:
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = "ar@vendor.example"
+    email["Subject"] = subject
+    email["Date"] = format_datetime(datetime(2026, 3, 17, 9, tzinfo=UTC))
+    email["Message-ID"] = f"<{abs(hash((sender, body)))}@mail.example>"
+    email.set_content(body)
+    return email.as_bytes()
+
+
+def test_a_colleague_at_the_customers_domain_is_matched_by_domain(settings, engine, session):
+    setup_overdue(session)
+    raw = fresh_email("Lee Park <lee.park@acme.example>", "We will pay on Friday.")
+    outcome = read(settings, engine, raw, date(2026, 3, 17))
+    assert (outcome.account, outcome.intent) == ("C-1", "promise_to_pay")
+    assert session.exec(select(InboundMessage)).one().matched_by == "domain"
+
+
+def test_an_invoice_number_finds_the_account_when_the_sender_is_unknown(settings, engine, session):
+    setup_overdue(session)
+    raw = fresh_email("someone@gmail.com", "Could you resend a copy of INV-1042?")
+    outcome = read(settings, engine, raw, date(2026, 3, 17))
+    assert outcome.account == "C-1"
+    assert session.exec(select(InboundMessage)).one().matched_by == "invoice_number"
+
+
+def test_a_freemail_domain_is_never_enough_to_match(settings, engine, session):
+    setup_overdue(session, email="acme.books@gmail.com")
+    raw = fresh_email("stranger@gmail.com", "We will pay on Friday.")
+    outcome = read(settings, engine, raw, date(2026, 3, 17))
+    assert (outcome.account, outcome.status, outcome.action) == (None, "unmatched", "escalate")
+    assert session.exec(select(PromiseRow)).all() == []

@@ -19,7 +19,7 @@ from agent.clock import Clock
 from agent.config import Settings
 from agent.snapshot import AccountSnapshot
 from tools.db import session_scope
-from tools.ledger import load_snapshot
+from tools.ledger import load_snapshot, load_snapshots
 from tools.reply_token import load_secret, make_token, reply_address
 from tools.transports import Transport
 
@@ -35,6 +35,7 @@ class Deps:
     classifier: Callable[[ReplyText], Classification] | None = None
     """Reads a reply; ``None``: the offline rules."""
     _snapshots: dict[str, AccountSnapshot] = field(default_factory=dict, repr=False)
+    _prefetched: set[str] = field(default_factory=set, repr=False)
     _reply_secret: str | None = field(default=None, repr=False)
 
     @contextmanager
@@ -42,8 +43,20 @@ class Deps:
         with session_scope(self.engine) as session:
             yield session
 
+    def prefetch(self, account_ids: list[str]) -> None:
+        """Read the snapshots of the accounts a pass is about to decide, in one round of
+        queries; each serves as that account's ``fresh`` snapshot once."""
+        with self.engine.connect() as conn:
+            found = load_snapshots(conn, account_ids, self.settings.payment_link_template)
+        self._snapshots.update(found)
+        self._prefetched.update(found)
+
     def snapshot(self, account_id: str, *, fresh: bool = False) -> AccountSnapshot:
-        """The account's snapshot for this run (loaded once, reloaded on ``fresh``)."""
+        """The account's snapshot for this run (loaded once, reloaded on ``fresh`` unless
+        it was just prefetched for this run)."""
+        if fresh and account_id in self._prefetched:
+            self._prefetched.discard(account_id)
+            return self._snapshots[account_id]
         if fresh or account_id not in self._snapshots:
             with self.engine.connect() as conn:
                 self._snapshots[account_id] = load_snapshot(
@@ -75,6 +88,7 @@ class Deps:
 
     def forget(self, account_id: str) -> None:
         self._snapshots.pop(account_id, None)
+        self._prefetched.discard(account_id)
 
     def local_now(self, snapshot: AccountSnapshot) -> datetime:
         return self.clock.now(ZoneInfo(snapshot.timezone))

@@ -47,20 +47,32 @@ HISTORY_LIMIT = 24
 """Earlier paid invoices the tone rule looks at."""
 
 
+_IDS = sa.bindparam("ids", expanding=True)
+
+
 def _by_account(*columns: Any, where: Any = None, order: Any = None, limit: int | None = None):
-    """A statement built once and reused: per-account reads are the hot path of a pass."""
-    statement = sa.select(*columns).where(columns[0].table.c.account_id == sa.bindparam("a"))
+    """A statement built once and reused (per-account reads are the hot path of a pass),
+    for a set of accounts: its first column is the account id. ``limit`` applies per
+    account."""
+    account_id = columns[0].table.c.account_id
+    if limit is not None:  # the newest ``limit`` rows of each account
+        rank = sa.func.row_number().over(partition_by=account_id, order_by=order).label("_rank")
+        inner = sa.select(account_id.label("_acct"), *columns, rank).where(account_id.in_(_IDS))
+        if where is not None:
+            inner = inner.where(where)
+        sub = inner.subquery()
+        return sa.select(*[c for c in sub.c if c.name != "_rank"]).where(sub.c._rank <= limit)
+    statement = sa.select(account_id.label("_acct"), *columns).where(account_id.in_(_IDS))
     if where is not None:
         statement = statement.where(where)
     if order is not None:
         statement = statement.order_by(*(order if isinstance(order, tuple) else (order,)))
-    if limit is not None:
-        statement = statement.limit(limit)
     return statement
 
 
 _ACCOUNT = (
     sa.select(
+        Account.id.label("_acct"),  # type: ignore[attr-defined]
         Account.id,
         Account.name,
         Account.timezone,
@@ -73,7 +85,7 @@ _ACCOUNT = (
         Contact.opted_out.label("contact_opted_out"),  # type: ignore[attr-defined]
     )
     .outerjoin_from(Account, Contact, Contact.account_id == Account.id)
-    .where(Account.id == sa.bindparam("a"))
+    .where(Account.id.in_(_IDS))  # type: ignore[attr-defined]
 )
 _OPEN = _by_account(
     Invoice.number,
@@ -133,16 +145,63 @@ def load_snapshot(
     source: Session | Connection, account_id: str, payment_link_template: str
 ) -> AccountSnapshot:
     """Everything the policy and the drafter need to know about one account."""
-    conn = source.connection() if isinstance(source, Session) else source
-    params = {"a": account_id}
-
-    def rows(statement: Any) -> Sequence[Any]:
-        return conn.execute(statement, params).all()
-
-    joined = rows(_ACCOUNT)  # the account once per contact
-    if not joined:
+    found = load_snapshots(source, [account_id], payment_link_template)
+    if account_id not in found:
         raise KeyError(f"no account {account_id!r}")
-    account = joined[0]
+    return found[account_id]
+
+
+def load_snapshots(
+    source: Session | Connection, account_ids: Sequence[str], payment_link_template: str
+) -> dict[str, AccountSnapshot]:
+    """The snapshots of several accounts in one round of queries (a pass reads the due
+    accounts a chunk at a time); accounts that do not exist are left out."""
+    conn = source.connection() if isinstance(source, Session) else source
+    params = {"ids": list(account_ids)}
+
+    def grouped(statement: Any, ids: list[str] | None = None) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {}
+        for row in conn.execute(statement, params if ids is None else {"ids": ids}):
+            out.setdefault(row._acct, []).append(row)
+        return out
+
+    accounts = grouped(_ACCOUNT)
+    if not accounts:
+        return {}
+    holds = grouped(_HOLDS)
+    tables = {
+        name: grouped(statement)
+        for name, statement in (
+            ("open", _OPEN),
+            ("history", _HISTORY),
+            ("sent", _SENT),
+            ("promises", _PROMISES),
+            ("disputes", _DISPUTES),
+            ("escalations", _ESCALATIONS),
+        )
+    }
+    # payments matter to the policy only against a hold ("we have paid"): read them then
+    payments = grouped(_PAYMENTS, list(holds)) if holds else {}
+    return {
+        account_id: _snapshot(
+            joined,
+            {name: rows.get(account_id, []) for name, rows in tables.items()},
+            holds.get(account_id, []),
+            payments.get(account_id, []),
+            payment_link_template,
+        )
+        for account_id, joined in accounts.items()
+    }
+
+
+def _snapshot(
+    joined: list[Any],
+    rows: dict[str, list[Any]],
+    hold_rows: list[Any],
+    payment_rows: list[Any],
+    payment_link_template: str,
+) -> AccountSnapshot:
+    account = joined[0]  # the account once per contact
     contacts = [row for row in joined if row.email is not None]
     flags = {
         name
@@ -155,7 +214,6 @@ def load_snapshot(
     }
     if contacts and all(c.contact_opted_out for c in contacts):
         flags.add("opted_out")
-    holds = tuple(Hold(h.kind, h.made_on, h.until) for h in rows(_HOLDS))
     return AccountSnapshot(
         account_id=account.id,
         name=account.name,
@@ -175,26 +233,26 @@ def load_snapshot(
                 or payment_link_template.format(invoice_number=inv.number, customer_id=account.id),
                 pdf_path=inv.pdf_path,
             )
-            for inv in rows(_OPEN)
+            for inv in rows["open"]
         ),
         history=tuple(
             PaidInvoice(inv.number, inv.amount, inv.due_date, inv.paid_date)
-            for inv in rows(_HISTORY)
+            for inv in sorted(rows["history"], key=lambda r: r.due_date, reverse=True)
         ),
-        sent=tuple(SentMessage(m.local_day, m.stage, tuple(m.invoices)) for m in rows(_SENT)),
+        sent=tuple(
+            SentMessage(m.local_day, m.stage, tuple(m.invoices))
+            for m in sorted(rows["sent"], key=lambda r: r.local_day)
+        ),
         promises=tuple(
-            Promise(p.made_on, p.promise_date, p.amount, tuple(p.invoices)) for p in rows(_PROMISES)
+            Promise(p.made_on, p.promise_date, p.amount, tuple(p.invoices))
+            for p in rows["promises"]
         ),
-        holds=holds,
-        disputes=tuple(Dispute(d.opened_on, tuple(d.invoices), d.reason) for d in rows(_DISPUTES)),
+        holds=tuple(Hold(h.kind, h.made_on, h.until) for h in hold_rows),
+        disputes=tuple(Dispute(d.opened_on, tuple(d.invoices), d.reason) for d in rows["disputes"]),
         escalations=tuple(
-            Escalation(e.opened_on, e.reason, e.resolved_on) for e in rows(_ESCALATIONS)
+            Escalation(e.opened_on, e.reason, e.resolved_on) for e in rows["escalations"]
         ),
-        # payments matter to the policy only against a hold ("we have paid"): read them then
-        payments=tuple(
-            Payment(day, number, amount)
-            for day, amount, number in (rows(_PAYMENTS) if holds else ())
-        ),
+        payments=tuple(Payment(p.paid_date, p.number, p.amount) for p in payment_rows),
     )
 
 

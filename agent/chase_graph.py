@@ -25,7 +25,6 @@ from agent.verify import verify_draft
 from tools import outbox
 from tools.drafting import Draft, draft_message
 from tools.ledger import record_decision
-from tools.mail import compose, make_message_id
 
 RETRY_AFTER = timedelta(minutes=15)
 
@@ -102,7 +101,6 @@ def after_verify(state: ChaseState) -> str:
 
 def send(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
-    settings = deps.settings
     snapshot = deps.snapshot(state["account_id"])
     decision = decision_from_state(state["decision"] or {})
     written = _draft_from_state(state["draft"] or {})
@@ -111,34 +109,22 @@ def send(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     key = outbox.message_key(snapshot.account_id, stage, decision.invoices, now.date())
     if deps.dry_run:
         return {"outcome": {"delivery": "dry_run", "message_key": key}}
-    message_id = make_message_id(key, settings.sender_domain)
-    email = compose(
-        message_id=message_id,
-        from_addr=settings.from_address,
-        from_name=settings.from_name or settings.company_name,
-        reply_to=deps.reply_to(key),
-        to=list(snapshot.emails),
-        subject=written.subject,
-        body=written.body,
-        date=now,
-        headers={"X-Dunning-Account": snapshot.account_id, "X-Dunning-Stage": stage},
+    delivery = deps.deliver(
+        outbox.Outgoing(
+            key=key,
+            account_id=snapshot.account_id,
+            stage=stage,
+            tone=decision.tone or "",
+            language=written.language,
+            invoices=decision.invoices,
+            to=list(snapshot.emails),
+            subject=written.subject,
+            body=written.body,
+            reply_to=deps.reply_to(key),
+            headers={},
+        ),
+        now,
     )
-    row = {
-        "key": key,
-        "message_id": message_id,
-        "account_id": snapshot.account_id,
-        "direction": "out",
-        "stage": stage,
-        "tone": decision.tone or "",
-        "language": written.language,
-        "invoices": list(decision.invoices),
-        "local_day": now.date(),
-        "to_addrs": list(snapshot.emails),
-        "subject": written.subject,
-        "body": written.body,
-        "created_at": deps.clock.now(),
-    }
-    delivery = outbox.send_once(deps.engine, row, email, deps.transport, now)
     update: dict[str, Any] = {"outcome": {"delivery": delivery.outcome, "message_key": key}}
     if delivery.outcome in ("in_doubt", "failed"):
         update["decision"] = decision_to_state(escalated(decision, delivery.detail))

@@ -20,6 +20,7 @@ from agent.config import Settings
 from agent.snapshot import AccountSnapshot
 from tools.db import session_scope
 from tools.ledger import load_snapshot, load_snapshots
+from tools.outbox import Delivery, Outgoing, deliver
 from tools.reply_token import load_secret, make_token, reply_address
 from tools.transports import Transport
 
@@ -85,6 +86,20 @@ class Deps:
         """The signed Reply-To plus address of the message with this key."""
         base = self.settings.reply_to or self.settings.from_address
         return reply_address(base, make_token(message_key, self.reply_secret()))
+
+    def deliver(self, message: Outgoing, now: datetime) -> Delivery:
+        """Send ``message`` once through the outbox, from the configured sender."""
+        settings = self.settings
+        return deliver(
+            self.engine,
+            message,
+            from_addr=settings.from_address,
+            from_name=settings.from_name or settings.company_name,
+            sender_domain=settings.sender_domain,
+            transport=self.transport,
+            now=now,
+            created_at=self.clock.now(),
+        )
 
     def forget(self, account_id: str) -> None:
         self._snapshots.pop(account_id, None)

@@ -34,7 +34,6 @@ from agent.verify import verify_draft
 from tools import outbox
 from tools.drafting import draft_answer
 from tools.inbound_parse import MalformedEmail, ParsedEmail, parse_email
-from tools.mail import compose, make_message_id
 from tools.reply_ledger import record_reply, update_inbound
 from tools.reply_match import Match, match_email, strip_reply_prefixes
 
@@ -148,42 +147,30 @@ def respond(state: ReplyState, runtime: Runtime[Deps]) -> dict[str, Any]:
     key = outbox.message_key(snapshot.account_id, "answer", (parsed.message_id or "",), now.date())
     if deps.dry_run:
         return {"answer": {"delivery": "dry_run", "message_key": key}}
-    message_id = make_message_id(key, deps.settings.sender_domain)
     thread = [*parsed.references, parsed.message_id] if parsed.message_id else []
     original = strip_reply_prefixes(parsed.subject)
     subject = f"Re: {original}"[:200] if original else written.subject
-    headers = {"X-Dunning-Account": snapshot.account_id, "X-Dunning-Stage": "answer"}
+    headers = {}
     if parsed.message_id:
         headers["In-Reply-To"] = parsed.message_id
         headers["References"] = " ".join(thread[-20:])
-    email = compose(
-        message_id=message_id,
-        from_addr=deps.settings.from_address,
-        from_name=deps.settings.from_name or deps.settings.company_name,
-        reply_to=deps.reply_to(key),
-        to=[to],
-        subject=subject,
-        body=written.body,
-        date=now,
-        headers=headers,
-        attachments=pdfs,
+    delivery = deps.deliver(
+        outbox.Outgoing(
+            key=key,
+            account_id=snapshot.account_id,
+            stage="answer",
+            tone="neutral",
+            language=written.language,
+            invoices=decision.invoices,
+            to=[to],
+            subject=subject,
+            body=written.body,
+            reply_to=deps.reply_to(key),
+            headers=headers,
+            attachments=tuple(pdfs),
+        ),
+        now,
     )
-    row = {
-        "key": key,
-        "message_id": message_id,
-        "account_id": snapshot.account_id,
-        "direction": "out",
-        "stage": "answer",
-        "tone": "neutral",
-        "language": written.language,
-        "invoices": list(decision.invoices),
-        "local_day": now.date(),
-        "to_addrs": [to],
-        "subject": subject,
-        "body": written.body,
-        "created_at": deps.clock.now(),
-    }
-    delivery = outbox.send_once(deps.engine, row, email, deps.transport, now)
     update: dict[str, Any] = {"answer": {"delivery": delivery.outcome, "message_key": key}}
     if delivery.outcome not in ("sent", "already_sent"):
         update["decision"] = _escalated(decision, f"the answer was not sent: {delivery.detail}")

@@ -13,12 +13,14 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from agent.clock import to_utc
+from tools.mail import compose, make_message_id
 from tools.tables import Message
 from tools.transports import PermanentSendError, TransientSendError, Transport
 
@@ -98,3 +100,69 @@ def send_once(
 def _settle(engine: Engine, key: str, state: str, error: str | None, at: datetime | None) -> None:
     with engine.begin() as conn:
         conn.execute(_SETTLE, {"k": key, "state": state, "error": error, "at": at})
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message the agent sends: what ``deliver`` needs besides the settings."""
+
+    key: str
+    account_id: str
+    stage: str
+    tone: str
+    language: str
+    invoices: tuple[str, ...]
+    to: list[str]
+    subject: str
+    body: str
+    reply_to: str
+    headers: dict[str, str]
+    attachments: tuple[Path, ...] = ()
+
+
+def deliver(
+    engine: Engine,
+    message: Outgoing,
+    *,
+    from_addr: str,
+    from_name: str,
+    sender_domain: str,
+    transport: Transport,
+    now: datetime,
+    created_at: datetime,
+) -> Delivery:
+    """Compose ``message`` with its fixed Message-ID and send it once through the outbox
+    (the chase's reminders and the automatic answers both go this way)."""
+    message_id = make_message_id(message.key, sender_domain)
+    email = compose(
+        message_id=message_id,
+        from_addr=from_addr,
+        from_name=from_name,
+        reply_to=message.reply_to,
+        to=message.to,
+        subject=message.subject,
+        body=message.body,
+        date=now,
+        headers={
+            "X-Dunning-Account": message.account_id,
+            "X-Dunning-Stage": message.stage,
+            **message.headers,
+        },
+        attachments=message.attachments,
+    )
+    row = {
+        "key": message.key,
+        "message_id": message_id,
+        "account_id": message.account_id,
+        "direction": "out",
+        "stage": message.stage,
+        "tone": message.tone,
+        "language": message.language,
+        "invoices": list(message.invoices),
+        "local_day": now.date(),
+        "to_addrs": list(message.to),
+        "subject": message.subject,
+        "body": message.body,
+        "created_at": created_at,
+    }
+    return send_once(engine, row, email, transport, now)

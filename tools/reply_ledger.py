@@ -86,6 +86,15 @@ _REVIEW_NOW = (
 )
 
 
+def _mark_contact(conn: Connection, account_id: str, address: str, **values: bool) -> int:
+    """Set ``values`` on the account's contact with this address; how many rows changed."""
+    return conn.execute(
+        sa.update(Contact)
+        .where(Contact.account_id == account_id, sa.func.lower(Contact.email) == address.lower())
+        .values(**values)
+    ).rowcount
+
+
 def record_reply(
     conn: Connection,
     *,
@@ -140,27 +149,12 @@ def record_reply(
             },
         )
     if decision.undeliverable:
-        changed = conn.execute(
-            sa.update(Contact)
-            .where(
-                Contact.account_id == account_id,
-                sa.func.lower(Contact.email) == decision.undeliverable.lower(),
-            )
-            .values(undeliverable=True)
-        ).rowcount
-        if changed:
+        if _mark_contact(conn, account_id, decision.undeliverable, undeliverable=True):
             notes.append(f"{decision.undeliverable} marked undeliverable")
     if decision.intent == "unsubscribe":
         changed = 0
         if decision.opt_out:
-            changed = conn.execute(
-                sa.update(Contact)
-                .where(
-                    Contact.account_id == account_id,
-                    sa.func.lower(Contact.email) == decision.opt_out.lower(),
-                )
-                .values(opted_out=True)
-            ).rowcount
+            changed = _mark_contact(conn, account_id, decision.opt_out, opted_out=True)
         if changed:
             notes.append(f"{decision.opt_out} opted out")
         else:  # the sender is not one of the account's contacts: stop all automated mail

@@ -148,9 +148,9 @@ def record_reply(
                 "reason": d.reason,
             },
         )
-    if decision.undeliverable:
-        if _mark_contact(conn, account_id, decision.undeliverable, undeliverable=True):
-            notes.append(f"{decision.undeliverable} marked undeliverable")
+    bounced = decision.undeliverable
+    if bounced and _mark_contact(conn, account_id, bounced, undeliverable=True):
+        notes.append(f"{bounced} marked undeliverable")
     if decision.intent == "unsubscribe":
         changed = 0
         if decision.opt_out:

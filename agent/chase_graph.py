@@ -61,15 +61,24 @@ def draft(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     snapshot = deps.snapshot(state["account_id"])
     decision = decision_from_state(state["decision"] or {})
     today = deps.local_now(snapshot).date()
-    written = draft_message(snapshot, decision, today, deps.settings.company_name)
+    company = deps.settings.company_name
+    if deps.llm is None:
+        written = draft_message(snapshot, decision, today, company)
+    else:
+        written, fallback = deps.llm.draft(snapshot, decision, today, company)
+        if fallback:
+            note = replace(decision, reason=f"{decision.reason}; {fallback}")
+            return {"draft": _draft_to_state(written), "decision": decision_to_state(note)}
+    return {"draft": _draft_to_state(written)}
+
+
+def _draft_to_state(written: Draft) -> dict[str, Any]:
     return {
-        "draft": {
-            "subject": written.subject,
-            "body": written.body,
-            "language": written.language,
-            "template": written.template,
-            "invoices": list(written.invoices),
-        }
+        "subject": written.subject,
+        "body": written.body,
+        "language": written.language,
+        "template": written.template,
+        "invoices": list(written.invoices),
     }
 
 

@@ -94,6 +94,9 @@ class Classification(BaseModel):
     """For ``wrong_contact``: the address the reply redirects to, when it names one."""
     evidence: str = ""
     """The words that decided it, quoted from the reply."""
+    hand_to_person: str | None = None
+    """Why a person must read this email whatever its intent (e.g. the model and the
+    rules disagree on a safety-critical intent); set by plain code, never by a model."""
     suspicious: bool = False
     """The email holds words addressed to the agent rather than to a person ("ignore
     previous instructions"): they were set aside, and a person reads the email."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -90,6 +90,20 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     default_language: Literal["en", "de"] = "en"
     engine: Literal["offline"] = "offline"
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp)"
+    )
+    llm_model: str | None = Field(None, description="model name at that endpoint")
+    llm_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("llm_api_key", "DUNNING_LLM_API_KEY", "OPENAI_API_KEY"),
+        description="API key (DUNNING_LLM_API_KEY, else OPENAI_API_KEY)",
+    )
+    llm_timeout: float = Field(30.0, gt=0, description="seconds per model call")
+    llm_concurrency: int = Field(16, ge=1, le=256, description="model calls at once in a pass")
+    llm_response_format: Literal["auto", "json_schema", "json_object"] = Field(
+        "auto", description="structured-output style of the endpoint (auto: detect)"
+    )
     workers: int | None = Field(
         None, ge=1, le=64, description="processes sharing a big pass (default: one per core)"
     )
@@ -152,7 +166,14 @@ class Settings(BaseSettings):
     def shown(self) -> dict[str, Any]:
         """The effective configuration with secrets masked (``dunning config show``)."""
         data = self.model_dump(mode="json")
-        for secret in ("smtp_password", "imap_password", "imap_oauth2_token", "reply_token_secret"):
+        secrets = (
+            "smtp_password",
+            "imap_password",
+            "imap_oauth2_token",
+            "reply_token_secret",
+            "llm_api_key",
+        )
+        for secret in secrets:
             if getattr(self, secret) is not None:
                 data[secret] = "********"
         data["database_url"] = _mask_url(self.database_url)

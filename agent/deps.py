@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -24,6 +25,9 @@ from tools.outbox import Delivery, Outgoing, deliver
 from tools.reply_token import load_secret, make_token, reply_address
 from tools.transports import Transport
 
+if TYPE_CHECKING:
+    from agent.llm_engine import LlmEngine
+
 
 @dataclass
 class Deps:
@@ -34,7 +38,9 @@ class Deps:
     dry_run: bool = False
     engine_name: str = "offline"
     classifier: Callable[[ReplyText], Classification] | None = None
-    """Reads a reply; ``None``: the offline rules."""
+    """Reads a reply; ``None``: the offline rules (or the LLM engine's, when one is set)."""
+    llm: LlmEngine | None = None
+    """The LLM engine when an endpoint is configured; ``None``: offline rules and templates."""
     _snapshots: dict[str, AccountSnapshot] = field(default_factory=dict, repr=False)
     _prefetched: set[str] = field(default_factory=set, repr=False)
     _reply_secret: str | None = field(default=None, repr=False)
@@ -66,6 +72,8 @@ class Deps:
         return self._snapshots[account_id]
 
     def classify(self, reply: ReplyText) -> Classification:
+        if self.classifier is None and self.llm is not None:
+            self.classifier = self.llm.classify
         if self.classifier is None:
             from agent.offline_classifier import classify_offline
 

@@ -109,6 +109,13 @@ def decide_reply(
     invoices = reply_invoices(classification, snapshot, replied_to)
     said = _intent_words(classification)
 
+    if classification.hand_to_person:
+        return ReplyDecision(
+            "escalate",
+            f"{said}; {classification.hand_to_person}",
+            intent,
+            invoices=invoices,
+        )
     if classification.suspicious:
         return ReplyDecision(
             "escalate",

@@ -40,6 +40,27 @@ def open_engine(settings: Settings) -> Engine:
     return engine
 
 
+def open_llm(settings: Settings) -> Any:
+    """The LLM engine when an endpoint or model is configured, else ``None`` (offline)."""
+    if not settings.llm_model:
+        return None
+    from agent.llm_engine import LlmEngine
+    from tools.llm_client import LlmClient, LlmConfig
+
+    key = settings.llm_api_key
+    client = LlmClient(
+        LlmConfig(
+            base_url=settings.llm_base_url,
+            model=settings.llm_model,
+            api_key=key.get_secret_value() if key is not None else None,
+            timeout=settings.llm_timeout,
+            concurrency=settings.llm_concurrency,
+            response_format=settings.llm_response_format,
+        )
+    )
+    return LlmEngine(client, settings.llm_model)
+
+
 PARALLEL_FROM = 200
 """A pass over at least this many due accounts is split over worker processes."""
 PARALLEL_REPLIES_FROM = 50
@@ -178,6 +199,7 @@ def open_runtime(
     engine: Engine | None = None,
 ) -> Iterator[Runtime]:
     engine = engine or open_engine(settings)
+    llm = open_llm(settings)
     with open_checkpointer(settings, in_memory=dry_run) as saver:
         deps = Deps(
             engine=engine,
@@ -185,7 +207,8 @@ def open_runtime(
             settings=settings,
             transport=transport or transport_from_settings(settings),
             dry_run=dry_run,
-            engine_name=settings.engine,
+            engine_name="llm" if llm is not None else settings.engine,
+            llm=llm,
         )
         yield Runtime(
             deps=deps,

@@ -310,6 +310,21 @@ def draft_answer(
     return Draft(subject=subject, body=body, language=language, template=name, invoices=invoices)
 
 
+def facts(snapshot: AccountSnapshot, decision: Decision, today: date) -> dict[str, Any]:
+    """The facts of a reminder, formatted as the templates show them: what a model that
+    writes the reminder is given (and all it is given)."""
+    chosen = _chosen(snapshot, decision)
+    language = resolve_language(snapshot.language)
+    lines, total = _lines(chosen, today, language)
+    return {
+        "language": language,
+        "name": snapshot.name.strip(),
+        "today": format_day(today, language),
+        "invoices": lines,
+        "total": total,
+    }
+
+
 def draft_message(
     snapshot: AccountSnapshot, decision: Decision, today: date, company_name: str
 ) -> Draft:

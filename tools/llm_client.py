@@ -312,13 +312,21 @@ class LlmClient:
         mode = self._mode
         try:
             completion = self._create(messages, self._response_format(mode, schema, name))
-        except openai.BadRequestError as exc:
+        except (
+            openai.BadRequestError,
+            openai.UnprocessableEntityError,
+            openai.InternalServerError,
+        ) as exc:
+            # llama-cpp-python's server answers an unknown response_format with a 500
+            # carrying its validation error ("Input should be 'text' or 'json_object'")
             if not (
                 self.config.response_format == "auto"
                 and mode == "json_schema"
                 and _rejects_response_format(exc)
             ):
-                raise LlmRejected(_describe(exc), status_code=exc.status_code) from exc
+                if isinstance(exc, openai.BadRequestError):
+                    raise LlmRejected(_describe(exc), status_code=exc.status_code) from exc
+                raise _translate(exc) from exc
             with self._mode_lock:
                 self._mode = mode = "json_object"
             try:
@@ -344,7 +352,7 @@ def _describe(exc: openai.APIError) -> str:
     return f"{type(exc).__name__}: {exc.message}"  # status errors say "Error code: 429 - ..."
 
 
-def _rejects_response_format(exc: openai.BadRequestError) -> bool:
+def _rejects_response_format(exc: openai.APIStatusError) -> bool:
     """A 400 that blames the response_format (e.g. old llama.cpp: 'response_format type
     must be one of "text" or "json_object"'; OpenAI: param 'response_format')."""
     if exc.param and "response_format" in str(exc.param):

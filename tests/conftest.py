@@ -67,3 +67,20 @@ def dovecot() -> Iterator[object]:
             yield server
         return
     pytest.fail(missing, pytrace=False)  # outside the except: one clear message
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[object]:
+    """A real llama.cpp OpenAI-compatible server with SmolLM2-135M (``llama_server.py``).
+    Fails (does not skip) when the dev dependencies are missing."""
+    from llama_server import LlamaNotInstalled, LlamaServer
+
+    try:
+        server = LlamaServer()
+    except LlamaNotInstalled as exc:
+        missing = str(exc)
+    else:
+        with server:
+            yield server
+        return
+    pytest.fail(missing, pytrace=False)

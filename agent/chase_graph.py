@@ -44,6 +44,7 @@ def decide(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     return {
         "decision": decision_to_state(decision),
         "draft": None,
+        "usage": None,
         "outcome": None,
     }
 
@@ -66,9 +67,15 @@ def draft(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
         written = draft_message(snapshot, decision, today, company)
     else:
         written, fallback = deps.llm.draft(snapshot, decision, today, company)
+        usage = deps.llm.take_usage()
         if fallback:
             note = replace(decision, reason=f"{decision.reason}; {fallback}")
-            return {"draft": _draft_to_state(written), "decision": decision_to_state(note)}
+            return {
+                "draft": _draft_to_state(written),
+                "decision": decision_to_state(note),
+                "usage": usage,
+            }
+        return {"draft": _draft_to_state(written), "usage": usage}
     return {"draft": _draft_to_state(written)}
 
 
@@ -167,6 +174,7 @@ def record(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
                 message_key=(state.get("outcome") or {}).get("message_key")
                 if decision.action == "send"
                 else None,
+                usage=state.get("usage"),
             )
     deps.forget(snapshot.account_id)
     return {}

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import col, func, select
 
-from agent.clock import SystemClock, parse_as_of
+from agent.clock import SystemClock, parse_as_of, to_utc
 from agent.config import ConfigError, Settings, load_settings
 from agent.inbox_pass import ReplyOutcome
 from agent.runtime import open_engine, open_runtime
@@ -437,11 +437,20 @@ def log_cmd(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
+    stats: Annotated[
+        bool,
+        typer.Option("--stats", help="Decisions, model calls, tokens and cost per day and engine."),
+    ] = False,
 ) -> None:
     """Show the decision log."""
-    if action and action not in ("send", "wait", "hold", "escalate"):
-        raise fail(f"--action: {action!r} is not one of send, wait, hold, escalate", 2)
-    engine = engine_for(settings())
+    actions = ("send", "wait", "hold", "escalate", "pause", "respond", "none")
+    if action and action not in actions:
+        raise fail(f"--action: {action!r} is not one of {', '.join(actions)}", 2)
+    current = settings()
+    engine = engine_for(current)
+    if stats:
+        _log_stats(engine, current, _parse_since(since), as_json)
+        return
     with session_scope(engine) as session:
         rows = query_decisions(
             session, account_id=account, since=_parse_since(since), action=action, limit=limit
@@ -465,6 +474,66 @@ def log_cmd(
         )
     console.print(table)
     console.print(f"{len(rows)} decisions")
+
+
+def _log_stats(engine: Any, current: Settings, since: datetime | None, as_json: bool) -> None:
+    """Per day (UTC) and engine: decisions, model calls, tokens, and their estimated cost."""
+    day = func.date(DecisionRow.at)
+    query = select(
+        day,
+        DecisionRow.engine,
+        func.count(),
+        func.sum(DecisionRow.llm_calls),
+        func.sum(DecisionRow.prompt_tokens),
+        func.sum(DecisionRow.completion_tokens),
+    ).group_by(day, DecisionRow.engine)
+    if since is not None:
+        query = query.where(DecisionRow.at >= to_utc(since))
+    with session_scope(engine) as session:
+        rows = session.exec(query.order_by(day, DecisionRow.engine)).all()
+    prompt_price = current.llm_price_prompt_per_1k
+    completion_price = current.llm_price_completion_per_1k
+    lines = []
+    for on, engine_name, count, calls, prompt, completion in rows:
+        prompt, completion = int(prompt or 0), int(completion or 0)
+        cost = (prompt * prompt_price + completion * completion_price) / 1000
+        lines.append(
+            {
+                "day": str(on),
+                "engine": engine_name,
+                "decisions": count,
+                "llm_calls": int(calls or 0),
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "estimated_cost": float(round(cost, 6)),
+            }
+        )
+    if as_json:
+        for line in lines:
+            print(json.dumps(line))
+        return
+    table = Table(title="decisions and model use per day (UTC) and engine")
+    for column in (
+        "day",
+        "engine",
+        "decisions",
+        "model calls",
+        "prompt tokens",
+        "completion tokens",
+        "estimated cost",
+    ):
+        table.add_column(column, justify="left" if column in ("day", "engine") else "right")
+    for line in lines:
+        table.add_row(
+            line["day"],
+            line["engine"],
+            str(line["decisions"]),
+            str(line["llm_calls"]),
+            f"{line['prompt_tokens']:,}",
+            f"{line['completion_tokens']:,}",
+            f"{line['estimated_cost']:.4f}",
+        )
+    console.print(table)
 
 
 def _local(at: datetime | None, timezone: str) -> str:

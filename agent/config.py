@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -101,6 +102,12 @@ class Settings(BaseSettings):
     )
     llm_timeout: float = Field(30.0, gt=0, description="seconds per model call")
     llm_concurrency: int = Field(16, ge=1, le=256, description="model calls at once in a pass")
+    llm_price_prompt_per_1k: Decimal = Field(
+        Decimal(0), ge=0, description="price of 1,000 prompt tokens, for dunning log --stats"
+    )
+    llm_price_completion_per_1k: Decimal = Field(
+        Decimal(0), ge=0, description="price of 1,000 completion tokens"
+    )
     llm_response_format: Literal["auto", "json_schema", "json_object"] = Field(
         "auto", description="structured-output style of the endpoint (auto: detect)"
     )

@@ -100,6 +100,8 @@ class LlmEngine:
         self.client = client
         self.model = model
         self.usage = Usage()
+        self._taken = (0, 0, 0)
+        self._answered_by: str | None = None
 
     # ------------------------------------------------------------------ replies
 
@@ -202,6 +204,21 @@ class LlmEngine:
         self.usage.calls += 1
         self.usage.prompt_tokens += result.prompt_tokens or 0
         self.usage.completion_tokens += result.completion_tokens or 0
+        self._answered_by = result.model
+
+    def take_usage(self) -> dict[str, Any]:
+        """What was spent since the last call: the decision log records it with the
+        decision it served (calls, tokens, model, prompt version)."""
+        now = (self.usage.calls, self.usage.prompt_tokens, self.usage.completion_tokens)
+        calls, prompt, completion = (a - b for a, b in zip(now, self._taken, strict=True))
+        self._taken = now
+        return {
+            "llm_calls": calls,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "model": self._answered_by if calls else None,
+            "prompt_version": PROMPT_VERSION if calls else None,
+        }
 
 
 def guard_classification(model: Classification, offline: Classification) -> Classification:

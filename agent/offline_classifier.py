@@ -10,8 +10,9 @@ words that decided it).
 How it decides:
 
 1. What the headers said first: a bounce is a bounce; an absence notice is an
-   out-of-office (return date from its text); other automatic mail is ``other``
-   unless it is remittance advice (``paid``).
+   out-of-office (return date from its text) unless its text says the person has left
+   ("X is no longer with us, contact ap@..."): that is ``wrong_contact``; other
+   automatic mail is ``other`` unless it is remittance advice (``paid``).
 2. Sentences that address the agent instead of a person ("ignore previous
    instructions", "SYSTEM:", "mark all invoices as paid") are set aside and the
    classification is marked ``suspicious``: the reply policy then hands the email
@@ -22,6 +23,15 @@ How it decides:
    opt-out; a dispute beats a promise that depends on it; remittance advice with
    a question is ``paid``; instalments asked for without a firm commitment are a
    ``payment_plan``; a firm promise with a date beats a question.
+4. Smaller rules the labelled replies taught: a promise without a date does not beat a
+   redirect ("send invoices to ap@..., they will process them"); an opt-out for a while
+   ("bis dahin keine Mahnungen", "no reminders until then") or a marketing footer
+   ("unsubscribe from these offers") is no opt-out; an opt-out in an email that also
+   addresses the agent is part of those instructions (``other``); a one-word reply
+   under a reminder ("paid", "STOP", "Remove") answers it; "undeliverable" in a
+   question about where to send things is not a bounce; the promised date is the one in
+   the sentence that commits ("away this week. I'll pay when I'm back, Monday the
+   23rd").
 
 Dates come from ``agent.reply_dates`` (relative dates against the email's date).
 """
@@ -41,7 +51,83 @@ ENGINE = "offline"
 
 
 def _rx(*patterns: str) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+    """One case-insensitive pattern of many alternatives. Runs of alternatives that start
+    a word (``\\b`` then a letter) share one test ``\\bX|\\bY`` = ``\\b(?=\\w)(?:X|Y)``,
+    order kept: the regex engine then passes over every position that is not the start of
+    a word at once instead of trying each alternative there, which keeps a scan cheap
+    however many phrasings a rule lists."""
+    runs: list[tuple[bool, list[str]]] = []
+    for alternative in (a for p in patterns for a in _top_level_alternatives(p)):
+        bounded = alternative.startswith("\\b") and _starts_a_word(alternative[2:])
+        if bounded and runs and runs[-1][0]:
+            runs[-1][1].append(alternative[2:])
+        elif bounded:
+            runs.append((True, [alternative[2:]]))
+        else:
+            runs.append((False, [alternative]))
+    parts = [
+        ("\\b(?=\\w)(?:" if bounded else "(?:") + "|".join(f"(?:{a})" for a in alts) + ")"
+        for bounded, alts in runs
+    ]
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+def _starts_a_word(pattern: str) -> bool:
+    """Whatever ``pattern`` matches begins with a letter or digit (a conservative reading
+    of its text: a letter, or a group whose alternatives all do, optional only when what
+    follows does too)."""
+    if not pattern:
+        return False
+    if pattern[0].isalnum():
+        return pattern[1:2] not in ("?", "*", "{")
+    if not pattern.startswith("(?:"):
+        return False
+    depth, i = 0, 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            i += 2
+            continue
+        if pattern[i] == "[":
+            return False  # a character class inside: not worth reading
+        depth += {"(": 1, ")": -1}.get(pattern[i], 0)
+        if depth == 0:
+            break
+        i += 1
+    inner, rest = pattern[3:i], pattern[i + 1 :]
+    if not all(_starts_a_word(a) for a in _top_level_alternatives(inner)):
+        return False
+    if rest[:1] in ("?", "*") or rest.startswith("{0"):
+        return _starts_a_word(rest[1:].lstrip("?+") if rest[:1] in "?*" else "")
+    return True
+
+
+def _top_level_alternatives(pattern: str) -> list[str]:
+    """``pattern`` split at its ``|`` outside groups and character classes."""
+    parts: list[str] = []
+    depth, start, i, in_class = 0, 0, 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "^":
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":
+                i += 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    parts.append(pattern[start:])
+    return parts
 
 
 # --------------------------------------------------------------------------- the rules
@@ -63,11 +149,19 @@ _INJECTION = _rx(
     r"\bignorier\w*\b[^.\n]{0,40}\banweisung",
     r"\bmarkier\w*\b[^.\n]{0,40}\bals\s+(?:bezahlt|beglichen)\b",
     r"<\|?(?:im_start|system|endoftext)",
+    r"\b(?:you\s+are\s+now\s+in|enter(?:ing)?)\s+(?:\w+\s+)?mode\b",
+    r"\b(?:full|complete|entire)\s+list\s+of\s+(?:all\s+)?(?:your\s+|the\s+)?(?:customers?|"
+    r"clients?|"
+    r"accounts?|customer\s+accounts?|debtors?)\b",
+    r"\b(?:für|an)\s+(?:den|die|das)\s+ki\b|\bki-(?:assistent|agent|system|modell)\w*",
+    r"\b(?:anweisung|instruction)\w*\s+(?:hat|has|takes?)\s+(?:vorrang|priority|precedence)\b",
+    r"\b(?:nicht|not|never)\b[^.\n]{0,30}\b(?:an\s+einen\s+menschen|to\s+a\s+(?:human|person))\b",
 )
 
 _NEGATION = re.compile(
     r"\b(?:not|never|no|cannot|can't|cant|won't|wont|didn't|didnt|don't|dont|doesn't|haven't|"
-    r"havent|hasn't|hasnt|isn't|wasn't|aren't|nicht|nie|niemals|kein|keine|keinen)\b[^.;,\n]{0,25}$",
+    r"havent|hasn't|hasnt|isn't|wasn't|aren't|nicht|nie|niemals|kein|keine|"
+    r"keinen)\b[^.;,\n]{0,25}$",
     re.IGNORECASE,
 )
 
@@ -82,14 +176,33 @@ _PAID = _rx(
     r"\b(?:remittance|payment)\s+advice\b",
     r"\bproof of payment\b",
     r"\b(?:transfer|payment|wire)\s+confirmation\b",
-    r"\bpaid\s+(?:on|yesterday|last|this morning|today|via|by (?:bank|card|check|cheque|wire|ach))",
+    r"(?<!\bbe\s)\bpaid\s+(?:on|yesterday|last|this morning|today|via|in (?:full|a single|one)|"
+    r"by (?:bank|card|check|cheque|wire|ach|bacs|sepa|eft|direct debit|credit card|transfer))",
+    # "Check #10442 for $742.60 was mailed on 2/27"
+    r"\b(?:check|cheque|payment|transfer|wire)\b(?:[^.?!\n]|\.(?=\d)|(?<=\bno)\.){0,40}?"
+    r"\b(?:was|has been|"
+    r"had been|went)\s+"
+    r"(?:already\s+)?(?:made|sent|mailed|posted|processed|released|issued|executed|initiated|"
+    r"completed|transferred|remitted|out)\b",
+    r"\b(?:has|have)\s+sent\s+(?:you\s+)?(?:a|the|your)\s+payment\b",
+    r"\b(?:we|i)\s*(?:'ve|have|had)?\s+(?:already\s+)?(?:made|sent|initiated)\s+(?:the|a|our|both|"
+    r"two|all|\w+)?\s*(?:payments?|transfers?|wires?)\b(?!\s+(?:plan|arrangement|schedule|request|"
+    r"link|proposal))",
+    r"\balready\s+(?:done|taken care of|sorted|handled|settled|cleared)\b(?!\s+(?:the|that|this|"
+    r"it|with|for)\b)",
+    r"\bpayment\b(?:[^.?!\n]|\.(?=\d)){0,40}\b(?:leaving|left|debited from|taken from|"
+    r"came out of)\s+(?:our|my)\s+"
+    r"(?:bank\s+)?account\b",
     r"\b(?:check|cheque)\s+is\s+in\s+the\s+(?:mail|post)\b",
-    r"\b(?:it|this|the invoice|this invoice|that|invoice \S+)\s+(?:was|has been|is)\s+"
-    r"(?:already\s+)?(?:paid|settled)\b",
+    r"\b(?:it|this|the invoice|this invoice|that|invoice \S+|(?:the\s+|all\s+|both\s+)?(?:\w+\s+)?"
+    r"invoices|(?:inv|re|rg|bill)[-_ #]?\d[\w/-]*)\s+(?:was|were|has been|have been|is|are)\s+"
+    r"(?:already\s+|all\s+|both\s+)*(?:paid|settled)\b(?!\s+(?:once|when|after|as soon))",
     r"\b(?:bereits|schon|gestern|heute|letzte woche)\s+(?:\w+\s+){0,3}(?:bezahlt|überwiesen|"
     r"ueberwiesen|beglichen|ausgeglichen)\b",
     r"\b(?:haben|habe|hatten|wurde|wurden|ist)\b(?:(?!\b(?:nicht|nie|kein\w*)\b)(?:[^.?!\n]|"
-    r"(?<=\d)\.)){0,40}\b(?:bezahlt|überwiesen|ueberwiesen|beglichen|angewiesen)\b(?!\s+werden)",
+    r"(?<=\d)\.)){0,60}\b(?:bezahlt|überwiesen|ueberwiesen|beglichen|angewiesen|abgebucht|"
+    r"eingezogen)"
+    r"\b(?!\s+werden)",
     r"\bzahlung\s+(?:ist|wurde)\s+(?:bereits\s+|schon\s+)?(?:erfolgt|veranlasst|ausgeführt|"
     r"angewiesen|raus)\b",
     r"\bzahlungsavis\b",
@@ -105,21 +218,35 @@ _PROMISE = _rx(
     r"make (?:the |a )?payment|get (?:this|it|the invoice|that) paid)\b",
     r"(?:^|(?<=[.!?\n])\s*|(?<=\band\s)|(?<=\bbut\s)|(?<=\bthen\s)|(?<=\bso\s))(?:will|shall)\s+"
     r"(?:(?!you\b)\w+\s+)?(?:pay|settle|transfer|wire|remit|send (?:the )?payment)\b",
-    r"\b(?:payment|transfer|wire|it|this|the invoice|the balance|the rest|the remainder)\s+"
-    r"(?:will|should|shall|is going to|is scheduled to|is due to|is set to)\s+(?:be\s+)?"
-    r"(?:made|sent|processed|paid|settled|released|issued|transferred|go(?:ing)? out|out|"
-    r"scheduled|reach you|arrive)\b",
+    r"\b(?:payment|transfer|wire|check|cheque|it|this|that|they|the invoices?|invoices|the balance|"
+    r"the rest|the remainder|(?:inv|re|rg|bill)[-_ #]?\d[\w/-]*)(?:\s+(?:will|should|shall|"
+    r"is going to|"
+    r"is scheduled to|is due to|is set to)|'ll)\s+(?:both\s+|all\s+)?(?:be\s+)?"
+    r"(?:made|sent|mailed|posted|processed|paid|settled|released|issued|transferred|go(?:ing)? out|"
+    r"go (?:in|into) the (?:mail|post)|out|scheduled|reach you|arrive)\b",
+    # "It's approved and going out Thursday"
+    r"\b(?:it|payment|the payment|the check|the cheque|the transfer)(?:'s|"
+    r"\s+is)\s+(?:(?:\w+\s+){1,2}and\s+)?"
+    r"(?:going out|being (?:sent|paid|processed|released))\b",
+    # "We'll have this cleared by end of next week", "We can do $2,000 by March 31"
+    r"\b(?:we|i)\s*(?:'ll|will|should|can|could)\s+(?:\w+\s+)?have\s+(?:this|it|that|the invoice|"
+    r"the balance|\w+-\d+)\s+(?:cleared|paid|settled|sorted|taken care of)\b",
+    r"\b(?:we|i)\s*(?:'ll|will|can|could)\s+(?:do|manage|send|"
+    r"transfer)\s+(?:you\s+)?(?:[$€£]\s?\d|\d[\d.,]*"
+    r"\s?(?:€|eur\b|usd\b|gbp\b|dollars?\b|euros?\b))",
     r"\b(?:scheduled|queued|approved|set up)\s+(?:it\s+|this\s+)?(?:for|in)\s+(?:payment|the next|"
     r"our next|next)",
-    r"\b(?:next|this week's|next week's|our|the)\s+(?:payment|check|cheque|pay)\s+run\b",
+    r"\b(?:next|this week's|next week's|our|the)\s+(?:[\w/.,-]+\s+){0,3}?(?:payment|check|cheque|"
+    r"pay)\s+"
+    r"run\b",
     r"\bin\s+(?:our|the)\s+next\s+(?:payment\s+)?(?:run|batch|cycle)\b",
     r"\byou(?:'ll| will)\s+(?:have|receive|get|see)\s+(?:the\s+)?(?:payment|funds|money|it)\b",
     r"\b(?:wir|ich)\s+(?:werden|werde)\b[^.?!\n]{0,60}\b(?:zahlen|bezahlen|überweisen|"
     r"ueberwiesen|begleichen|anweisen|ausgleichen)\b",
     r"\b(?:wir|ich)\s+(?:zahlen|bezahlen|überweisen|ueberweisen|begleichen|überweise|zahle)\b",
     r"\b(?:zahlen|bezahlen|überweisen|begleichen|überweise|zahle)\s+(?:wir|ich)\b",
-    r"\b(?:wird|werden)\b[^.?!\n]{0,50}\b(?:bezahlt|überwiesen|ueberwiesen|beglichen|angewiesen)"
-    r"(?:\s+werden)?\b",
+    r"\b(?:wird|werden)\b(?:[^.?!\n]|(?<=\d)\.){0,50}\b(?:bezahlt|überwiesen|ueberwiesen|beglichen|"
+    r"angewiesen)(?:\s+werden)?\b",
     r"\bzahlung\s+(?:erfolgt|geht|kommt)\b",
     r"\b(?:im\s+)?(?:nächsten|naechsten|kommenden)\s+zahllauf\b",
 )
@@ -128,11 +255,38 @@ _DISPUTE = _rx(
     r"\b(?:amount|price|total|charge|rate|invoice|bill|quantity)\s+(?:is|was|looks|seems)\s+"
     r"(?:\w+\s+)?(?:wrong|incorrect|not correct|too high|off|inflated)\b",
     r"\b(?:wrong|incorrect)\s+(?:amount|price|total|charge|rate|invoice|quantity|vat|tax)\b",
-    r"\bover-?(?:charged|billed|invoiced)\b",
+    r"\bover[\s-]?(?:charged|billed|invoiced)\b",
     r"\b(?:fix|correct|amend|adjust|revise)\s+(?:the\s+|this\s+|your\s+)?(?:amount|price|total|"
     r"error|mistake|quantity|figures?|invoice(?!\s+(?:address|name|details|recipient|po|"
     r"reference|number)))\b",
-    r"\bcorrected\s+(?:invoice|bill|amount)\b",
+    r"\b(?:corrected|revised|amended|pro-?rat(?:ed|a))\s+(?:invoices?|bills?|amount|credit)\b",
+    r"\b(?:this|that|it)\s+(?:one\s+)?(?:is|was|'s)\s+(?:wrong|incorrect|not right)\b",
+    r"\b(?:is|was|looks like|seems to be)\s+(?:a\s+|an?\s+exact\s+)?duplicate\b",
+    r"\bvoid\s+(?:the\s+|this\s+|that\s+|one\s+|(?:inv|re|rg|bill)[-_ #]?\d|invoice\b)",
+    r"\bshould\s*(?:not|n't)\s+(?:have\s+)?be(?:en)?\s+(?:billed|charged|invoiced)\b",
+    r"\b(?:should|must)\s+(?:have\s+)?be(?:en)?\s+(?:billed|charged|invoiced)\s+(?:at|under|as|"
+    r"for|without|"
+    r"with no|net of)\b",
+    r"\b(?:visit|service|work|job|repair|installation|appointment|call-out|delivery)\s+never\s+"
+    r"(?:happened|took place|occurred|came|showed)\b",
+    r"\b(?:never|didn't|did not|have not|haven't)\s+(?:ever\s+)?(?:ordered|agreed|asked for|"
+    r"signed)\b",
+    r"\bno\s+record\s+of\s+(?:receiving|receipt\s+of|ordering|delivery\s+of)\s+(?!(?:the\s+|"
+    r"this\s+|"
+    r"that\s+|your\s+|an?\s+|any\s+)?(?:invoice|bill|statement|e-?mail|reminder|letter))",
+    r"\b(?:goods|items|parts|products|materials|equipment)\s+(?:that\s+)?(?:we|i)\s+(?:haven't|"
+    r"have not|"
+    r"never|didn't|did not)\s+(?:received|ordered|got)\b",
+    r"\b(?:wasn't|was not|isn't|is not|weren't|were not|not)\s+(?:on|in|part of)\s+(?:the|our|"
+    r"your)\s+"
+    r"(?:quote|quotation|order|contract|agreement|estimate|purchase order|po)\b",
+    r"\b(?:charge|fee|invoice|amount|bill|price|total)\s+(?:to\s+be\s+|be\s+)?(?:reduced|credited|"
+    r"waived|written off|removed)\b",
+    r"\b(?:rejected|rejecting)\s+(?:it|the invoice|this invoice|your invoice)\b|\binvoice\s+"
+    r"(?:was|has been|got)\s+rejected\b",
+    r"\b(?:cancel|withdraw)\s+(?:the\s+|this\s+)?(?:invoice|(?:inv|re|rg|bill)[-_ #]?\d[\w/-]*)\b"
+    r"[^.?!\n]{0,30}\bre-?issue\b",
+    r"\bre-?issue\b[^.?!\n]{0,40}\b(?:and|then)\s+(?:we|i)(?:'ll|\s+will|\s+can)\s+pay\b",
     r"\b(?:mistake|error|discrepancy)\s+(?:on|in|with)\s+(?:the\s+|this\s+|your\s+|that\s+)?"
     r"(?:invoice|bill|amount|charges?|pricing)\b",
     r"\b(?:goods|items|order|delivery|shipment|parts|products?|services?|materials?|equipment)\s+"
@@ -150,7 +304,7 @@ _DISPUTE = _rx(
     r"\bdispute\w*\b",
     r"\bcontest\w*\b",
     r"\bcredit\s+(?:note|memo)\b",
-    r"\brefund\b",
+    r"\b(?:a|our|the|full|partial|issue|want|need|request|expect)\s+refund\b(?!\s+from\b)",
     r"\b(?:cancel+ed|terminated)\s+(?:the\s+|our\s+|this\s+)?(?:order|service|subscription|"
     r"contract|agreement)\b",
     r"\b(?:don't|do not|dont)\s+owe\b",
@@ -182,6 +336,25 @@ _PLAN = _rx(
     r"\bpay\s+(?:it\s+|this\s+)?(?:in|over)\s+(?:\w+\s+)?(?:parts|instal+ments|months|stages|"
     r"tranches|chunks)\b",
     r"\bsplit\s+(?:the\s+|this\s+|it\s+)?(?:payment|invoice|amount|balance)\b",
+    r"\b(?:split|spread|break|divide)\b[^.?!\n]{0,30}\b(?:into|in|over|across)\s+(?:\w+\s+){0,2}"
+    r"(?:payments|parts|instal+ments|months|weeks|cheques|checks|chunks|tranches)\b",
+    r"\b(?:two|three|four|five|six|\d+|several|a few|few|multiple)\s+(?:\w+\s+)?(?:monthly|"
+    r"weekly|equal|"
+    r"smaller|post-?dated)\s+(?:payments|cheques|checks|transfers|amounts)\b",
+    r"\bpost-?dated\s+(?:cheques|checks)\b",
+    r"\b(?:accept|take|in|into|over|with)\s+(?:two|three|four|five|six|\d+|several|a few|"
+    r"multiple)\s+"
+    r"(?:\w+\s+)?(?:payments|instal+ments|cheques|checks|transfers)\b",
+    # "we can pay something each month", "paying 25% per month": an amount by the month
+    r"\b(?:pay|paying|settle|settling|send|sending)\s+(?:you\s+)?(?:something|some|it|this|that|"
+    r"part(?:\s+of\s+it)?|the (?:balance|rest|invoice|amount)|an? (?:\w+\s+)?(?:amount|sum)|"
+    r"[$€£]?\d[\d.,]*\s?(?:%|[$€£]|\w+)?)\s+(?:each|every|per|a)\s+(?:month|week)\b",
+    r"\b(?:repayment|payment)\s+(?:arrangement|schedule)\b",
+    r"\b(?:cannot|can't|unable to|not able to)\s+(?:pay|"
+    r"settle)\b[^.?!\n]{0,30}\b(?:in one (?:payment|go)|"
+    r"in full|all at once|at once)\b",
+    r"\b(?:any|some)\s+(?:flexibility|leeway|leniency)\b",
+    r"\b(?:extra|additional|a bit more|a little more)\s+time\b",
     r"\b(?:an?\s+)?extension\b",
     r"\bmore\s+time\b",
     r"\bextend\s+(?:the\s+)?(?:due date|deadline|payment terms|terms)\b",
@@ -193,6 +366,7 @@ _PLAN = _rx(
     r"\bpartial\s+payments\b",
     r"\b(?:half|part)\s+now\b",
     r"\bratenzahlung\w*\b",
+    r"\b(?:monats|wochen|teil)raten\b",
     r"\bin\s+raten\b",
     r"\bratenplan\b",
     r"\bstundung\b",
@@ -222,10 +396,23 @@ _UNSUBSCRIBE = _rx(
     r"distribution|emails?|contacts?)\b",
     r"\b(?:do not|don't|dont|never)\s+(?:e-?mail|contact|write to|send (?:me|us))\b",
     r"\bno\s+(?:more|further)\s+(?:e-?mails|reminders|messages)\b",
+    r"\b(?:take|get|remove|delete|drop)\s+(?:me|us|this (?:e-?mail\s+)?address|"
+    r"my (?:e-?mail\s+)?address|"
+    r"this e-?mail|(?:this|our|my) (?:inbox|mailbox|contact))\s+(?:off|from)\s+(?:of\s+)?(?:your|"
+    r"the|this|that|all)"
+    r"\s+(?:\w+\s+)?(?:list|lists|distribution|mailing|e-?mails|reminders|system)\b",
+    r"\b(?:don't|do not|dont)\s+want\s+(?:to\s+(?:get|receive)\s+)?(?:any\s+)?(?:more|"
+    r"further)\s+(?:of\s+)?"
+    r"(?:these|your|those)?\s*(?:e-?mails|messages|reminders|notices)\b",
     r"\bopt(?:\s|-)?out\b",
     r"\babmelden\b",
     r"\babbestellen\b",
-    r"\bkeine\s+(?:weiteren\s+)?(?:e-?mails|mails|nachrichten|erinnerungen|mahnungen)\b",
+    r"\bkeine\s+(?:weiteren\s+|automatischen\s+){0,2}(?:e-?mails|mails|nachrichten|"
+    r"(?:zahlungs)?erinnerungen|"
+    r"mahnungen)\b",
+    r"\b(?:e-?mails|mails|nachrichten|(?:zahlungs)?erinnerungen|mahnungen)\s+nicht\s+mehr\s+"
+    r"(?:erhalten|bekommen|zugeschickt|zusenden)\b",
+    r"\bhören\s+sie\s+(?:bitte\s+)?(?:damit\s+)?auf\b",
     r"\baustragen\b",
     r"\bnicht\s+mehr\s+(?:an)?(?:schreiben|kontaktieren|anmailen)\b",
     r"\b(?:schreiben|kontaktieren|mailen)\s+sie\s+(?:mich|uns)\s+nicht\s+mehr\b",
@@ -243,6 +430,13 @@ _WRONG_CONTACT = _rx(
     r"address|recipient|department)\b",
     r"\bwrong\s+(?:person|contact|address|recipient|department|email)\b",
     r"\bnot\s+(?:responsible|in charge)\s+for\b",
+    r"\bthis\s+is\s+(?:a|an|our|my)\s+(?:sales|support|personal|private|general|info|marketing|"
+    r"customer service|service)\s+(?:inbox|mailbox|e-?mail(?:\s+address)?|address|account)\b",
+    r"\b(?:stopped|quit|no longer)\s+(?:doing|handling|keeping|managing)\s+(?:the\s+)?(?:books|"
+    r"bookkeeping|accounts|payables|invoices|billing)\b",
+    r"\b(?:accounts payable|payables|ap|invoicing|billing|bookkeeping)\s+(?:is|are|has been|"
+    r"have been)\s+"
+    r"outsourced\b",
     r"\bnicht\s+mehr\s+(?:im|in unserem|bei uns|für|zuständig|tätig|beschäftigt)\b",
     r"\b(?:hat|haben)\s+(?:das|unser)\s+(?:unternehmen|firma|haus)\s+verlassen\b",
     r"\bnicht\s+(?:der|die)?\s*(?:richtige|zuständige)\b",
@@ -250,11 +444,18 @@ _WRONG_CONTACT = _rx(
     r"\bfalsche[rn]?\s+(?:ansprechpartner|empfänger|kontakt|adresse)\b",
 )
 _REDIRECT = _rx(
-    r"\b(?:please\s+)?(?:contact|reach out to|write to|e-?mail|send (?:it|this|these|them|"
-    r"invoices?|reminders?|all correspondence)\s+to|direct (?:it|this|your \w+)\s+to|"
+    r"\b(?:please\s+)?(?:contact|reach out to|write to|e-?mail|send (?:(?:all|any|future|"
+    r"the|your|all future)\s+)?(?:it|this|these|them|invoices?|reminders?|statements?|"
+    r"correspondence)(?:\s+and\s+(?:\w+\s+)?(?:invoices|reminders|statements))?\s+to|"
+    r"direct (?:it|this|your \w+)\s+to|"
     r"forward(?:ed)?\s+(?:it|this|your \w+)\s+to|should go to|address (?:it|this) to|use)\b"
     r"[^.\n]{0,40}@",
     r"\bwenden\s+sie\s+sich\b[^.\n]{0,40}@",
+    r"\b(?:invoices?|bills?|statements?|reminders?|payables|accounts payable|correspondence)\b"
+    r"[^.\n@]{0,40}?\s(?:should\s+|must\s+)?(?:go|goes|are handled|is handled|are processed|"
+    r"is processed|are managed|"
+    r"is managed)\b[^\n@]{0,70}@",
+    r"\b(?:zuständig|verantwortlich)\s+(?:ist|sind)\b[^.\n]{0,50}@",
     r"\b(?:bitte\s+)?(?:an|kontaktieren\s+sie|schreiben\s+sie\s+an)\b[^.\n]{0,30}@",
 )
 
@@ -310,7 +511,11 @@ _TOPICS: tuple[tuple[QuestionTopic, re.Pattern[str]], ...] = (
             r"\bpayment\s+link\b",
             r"\blink\s+(?:to|for)\s+(?:pay|payment)\b",
             r"\bhow\s+(?:can|do|should|could)\s+(?:we|i)\s+pay\b",
-            r"\bpay\s+(?:by|with|via|using)\s+(?:credit\s+)?card\b",
+            r"\bpay(?:ment)?\s+(?:it\s+|this\s+|that\s+|the invoice\s+|the balance\s+|"
+            r"online\s+)?(?:by|"
+            r"with|via|using)\s+"
+            r"(?:a\s+)?(?:credit\s+|debit\s+)?card\b",
+            r"\b(?:a|any|the)\s+link\b[^.?\n]{0,30}\bpay\b",
             r"\bpay\s+online\b",
             r"\bzahlungslink\b",
             r"\bwie\s+(?:können|kann)\s+(?:wir|ich)\s+(?:\w+\s+)?(?:bezahlen|zahlen)\b",
@@ -322,7 +527,9 @@ _TOPICS: tuple[tuple[QuestionTopic, re.Pattern[str]], ...] = (
         "amount",
         _rx(
             r"\bhow\s+much\b",
-            r"\bwhat\s+(?:is|'s)\s+(?:the\s+|our\s+)?(?:balance|amount|total|outstanding)\b",
+            r"\bwhat(?:\s+is|'s)\s+(?:the\s+|our\s+|my\s+)?(?:current\s+|total\s+)?(?:balance|"
+            r"amount|total|"
+            r"outstanding)\b",
             r"\b(?:outstanding|open|remaining)\s+(?:balance|amount)\s*\?",
             r"\bwelche[rn]?\s+betrag\b",
             r"\bwie\s+(?:hoch|viel)\b",
@@ -333,7 +540,7 @@ _TOPICS: tuple[tuple[QuestionTopic, re.Pattern[str]], ...] = (
         "due_date",
         _rx(
             r"\bwhen\s+(?:is|was|are|were)\s+[^.?!\n]{0,50}?\bdue\b",
-            r"\b(?:what|which)\s+(?:is|'s)\s+the\s+due\s+date\b",
+            r"\b(?:what|which)(?:\s+is|'s)\s+(?:the\s+)?due\s+date\b",
             r"\bdue\s+date\s*\?",
             r"\bwann\s+(?:ist|war|wird)\b[^.?\n]{0,30}\bfällig\b",
             r"\bfälligkeit\w*\s*\?",
@@ -343,7 +550,14 @@ _TOPICS: tuple[tuple[QuestionTopic, re.Pattern[str]], ...] = (
     (
         "other",
         _rx(
-            r"\b(?:po|purchase order)\s*(?:number|no|#)?\b",
+            r"\b(?:po|purchase order)\s*(?:number|no|#)?\b(?!\s*box\b)",
+            r"\b(?:what|which)\s+(?:\w+\s+)?address\b[^.\n]{0,40}\?",
+            r"\bwhere\s+(?:should|do|can|shall)\s+(?:we|i)\s+(?:mail|send|post)\b",
+            r"\b(?:remit(?:tance)?|mailing|postal)\s+address\b",
+            r"\b(?:supplier|vendor)\s+(?:form|set-?up|onboarding|registration|application)\b",
+            r"\b(?:complete|fill\s+(?:in|out)|sign\s+and\s+return)\s+(?:the\s+|"
+            r"our\s+)?(?:attached\s+)?"
+            r"(?:\w+\s+){0,2}form\b",
             r"\bbreakdown\b",
             r"\bitemi[sz]ed\b",
             r"\bstatement\s+of\s+account\b",
@@ -505,6 +719,11 @@ def parse_amount(number: str, language: str | None = None) -> Decimal | None:
     return value if value > 0 else None
 
 
+_CAN_DO = re.compile(
+    r"\b(?:can|could|will|'ll|shall)\s+(?:do|manage|cover|send|"
+    r"afford)\s+(?:you\s+)?$",
+    re.IGNORECASE,
+)
 _PAY_NUMBER = re.compile(
     r"\b(?:pay|paying|transfer|wire|send|remit|zahlen|bezahlen|überweisen|ueberweisen)\w*\s+"
     r"(?:you\s+|ihnen\s+|wir\s+|ich\s+)?(?:(?!(?:am|on|by|at|in|within|innerhalb|bis|zum|until|"
@@ -516,11 +735,12 @@ _PAY_NUMBER = re.compile(
 
 
 def _promised_amount(text: str, language: str | None) -> Decimal | None:
-    """The amount a promise names: money next to a pay word, or "pay 500"."""
+    """The amount a promise names: money next to a pay word, "we can do $2,000", or
+    "pay 500"."""
     for match in _MONEY.finditer(text):
         start = max(text.rfind(".", 0, match.start()), text.rfind("\n", 0, match.start())) + 1
         window = text[start : match.end() + 60]
-        if not _PAY_WORD.search(window):
+        if not (_PAY_WORD.search(window) or _CAN_DO.search(text, start, match.start())):
             continue
         number = match.group("n1") or match.group("n2")
         amount = parse_amount(number, language)
@@ -584,6 +804,16 @@ def classify_offline(reply: ReplyText) -> Classification:
     if reply.automatic == "bounce":
         return result("bounce", 0.97, reply.auto_evidence or "delivery failure report")
     if reply.automatic == "out_of_office":
+        left = _find(_WRONG_CONTACT, text, "wrong_contact")
+        if left:
+            # "X is no longer with us, contact ap@...": automatic, but not an absence
+            redirects = _find(_REDIRECT, text, "wrong_contact", negatable=False)
+            return result(
+                "wrong_contact",
+                0.85,
+                _evidence(text, left[0]),
+                new_contact=_new_contact(text, redirects),
+            )
         source = text if text.strip() else clean(reply.full_text)
         back = reply_dates.return_date(source, sent, language=reply.language)
         if back is None and source is not text:
@@ -604,7 +834,11 @@ def classify_offline(reply: ReplyText) -> Classification:
     hits = {
         "wrong_contact": _find(_WRONG_CONTACT, scan, "wrong_contact"),
         "redirect": _find(_REDIRECT, scan, "wrong_contact", negatable=False),
-        "unsubscribe": _find(_UNSUBSCRIBE, scan, "unsubscribe", negatable=False),
+        "unsubscribe": [
+            hit
+            for hit in _find(_UNSUBSCRIBE, scan, "unsubscribe", negatable=False)
+            if not _temporary_or_footer(scan, hit)
+        ],
         "dispute": _find(_DISPUTE, scan, "dispute"),
         "paid": _find(_PAID, scan, "paid"),
         "promise": _find(_PROMISE, scan, "promise_to_pay"),
@@ -612,6 +846,11 @@ def classify_offline(reply: ReplyText) -> Classification:
         "absence": _find(_ABSENCE, scan, "out_of_office", negatable=False),
         "bounce": _find(_BOUNCE_TEXT, scan, "bounce", negatable=False),
     }
+    terse = _TERSE.fullmatch(body.strip())
+    if terse:
+        # "paid", "STOP", "Remove": one word under a reminder answers it
+        key = "paid" if terse.group("paid") else "unsubscribe"
+        hits[key] = hits[key] or [_Hit(key, 0, len(body), body.strip())]
     remittance = any(_REMITTANCE_FILE.search(name) for name in reply.attachments)
     if remittance and not hits["paid"] and not hits["promise"]:
         hits["paid"] = [_Hit("paid", 0, 0, "remittance attached")]
@@ -620,20 +859,39 @@ def classify_offline(reply: ReplyText) -> Classification:
     def first(*keys: str) -> _Hit:
         return min((h for k in keys for h in hits[k]), key=lambda h: h.start)
 
+    dates: list[tuple[list[reply_dates.FoundDate], reply_dates.FoundDate | None]] = []
+
+    def promise_dates() -> tuple[list[reply_dates.FoundDate], reply_dates.FoundDate | None]:
+        # dates are the costly part: resolved once, and only when a rule needs them
+        if not dates:
+            found = reply_dates.resolve_dates(body, sent, language=reply.language)
+            dates.append(
+                (found, reply_dates.promise_date(body, sent, language=reply.language, found=found))
+            )
+        return dates[0]
+
     redirected = hits["wrong_contact"] or hits["redirect"]
+    # a redirect beats an opt-out and a promise without a date ("send invoices to
+    # ap@..., they will process them"); a dated promise or a payment claim beats it
     if redirected and (
-        hits["wrong_contact"] or hits["unsubscribe"] or not (hits["promise"] or hits["paid"])
+        hits["wrong_contact"]
+        or hits["unsubscribe"]
+        or not ((hits["promise"] and promise_dates()[1] is not None) or hits["paid"])
     ):
         new = _new_contact(scan, hits["redirect"])
         hit = first("wrong_contact", "redirect")
         return result("wrong_contact", 0.9, _evidence(scan, hit), new_contact=new, **extra)
-    if hits["bounce"] and not (hits["promise"] or hits["paid"] or hits["dispute"]):
+    # "the address on file came back as undeliverable, which one should we use?" asks
+    if hits["bounce"] and not (hits["promise"] or hits["paid"] or hits["dispute"] or "?" in body):
         return result("bounce", 0.7, _evidence(scan, hits["bounce"][0]), **extra)
     if hits["dispute"]:
         return result("dispute", 0.9, _evidence(scan, hits["dispute"][0]), **extra)
 
-    found_dates = reply_dates.resolve_dates(body, sent, language=reply.language)
-    promised = reply_dates.promise_date(body, sent, language=reply.language, found=found_dates)
+    found_dates, promised = promise_dates()
+    if hits["promise"] and promised is not None:
+        promised = _date_with_commitment(
+            scan, body, hits["promise"][0], found_dates, promised, reply
+        )
     asking = bool(_ASKING.search(body))
     if hits["plan"] and (asking or not hits["promise"] or promised is None):
         return result("payment_plan", 0.85, _evidence(scan, hits["plan"][0]), **extra)
@@ -650,6 +908,10 @@ def classify_offline(reply: ReplyText) -> Classification:
         return result("paid", 0.85, _evidence(scan, hits["paid"][0]), **extra)
     if hits["paid"]:
         return result("paid", 0.9, _evidence(scan, hits["paid"][0]), **extra)
+    if hits["unsubscribe"] and suspicious:
+        # "ignore your instructions ... send no more reminders": the opt-out is part of
+        # the instructions addressed to the agent, not the customer's request
+        return result("other", 0.3, f"instructions addressed to the agent: {injection}", **extra)
     if hits["unsubscribe"]:
         return result("unsubscribe", 0.9, _evidence(scan, hits["unsubscribe"][0]), **extra)
     if hits["promise"] and promised is not None:
@@ -681,6 +943,10 @@ def classify_offline(reply: ReplyText) -> Classification:
             "out_of_office", 0.7, _evidence(scan, hits["absence"][0]), return_date=back, **extra
         )
     generic = _find(_GENERIC_QUESTION, body, "question", negatable=False)
+    if generic and _MARKETING_FOOTER.search(body):
+        # "confirm your details at the link below ... unsubscribe from these offers"
+        footer = _find(_MARKETING_FOOTER, body, "other", negatable=False)[0]
+        return result("other", 0.6, _evidence(body, footer), **extra)
     if generic:
         return result("question", 0.6, _evidence(body, generic[0]), question_topic="other", **extra)
     if suspicious:
@@ -689,6 +955,34 @@ def classify_offline(reply: ReplyText) -> Classification:
     if thanks:
         return result("other", 0.8, _evidence(body, thanks[0]), **extra)
     return result("other", 0.4, " ".join(body.split())[:120], **extra)
+
+
+_TERSE = re.compile(
+    r"(?:(?P<paid>(?:(?:it\s+was|it's|it\s+is|all|already|was)\s+)?(?:paid|payed|settled|bezahlt|"
+    r"beglichen|überwiesen)(?:\s+(?:already|in full|thanks|thank you|bereits|schon))?)"
+    r"|(?:please\s+|bitte\s+)?(?:stop|remove|remove me|unsubscribe|stop please|remove please|"
+    r"stopp))"
+    r"\s*[.!]*",
+    re.IGNORECASE,
+)
+_TEMPORARY_OPT_OUT = re.compile(
+    r"\b(?:until then|till then|in the meantime|meanwhile|for now|until (?:that date|we pay|"
+    r"payment)|bis dahin|bis zur zahlung|bis zum|bis zu diesem|vorerst|solange)\b",
+    re.IGNORECASE,
+)
+_MARKETING_FOOTER = re.compile(
+    r"\b(?:unsubscribe\s+(?:from\s+)?(?:these|this|our|all)\s+(?:offers|promotions|newsletters?|"
+    r"marketing|deals|updates)|to\s+unsubscribe|click\s+(?:here\s+)?to\s+unsubscribe|"
+    r"you\s+(?:are|were)\s+receiving\s+this\s+(?:e-?mail|message|newsletter)|manage\s+(?:your\s+)?"
+    r"(?:e-?mail\s+)?preferences)\b",
+    re.IGNORECASE,
+)
+
+
+def _temporary_or_footer(text: str, hit: _Hit) -> bool:
+    """An opt-out that is no opt-out: for a while only ("no more reminders until then",
+    "bis dahin keine Mahnungen"), or a marketing mail's unsubscribe footer."""
+    return bool(_TEMPORARY_OPT_OUT.search(_evidence(text, hit)) or _MARKETING_FOOTER.search(text))
 
 
 _TERSE_FILLER = re.compile(
@@ -702,6 +996,29 @@ def _only_a_date(body: str, promised: reply_dates.FoundDate) -> bool:
     the day they will pay."""
     rest = body[: promised.start] + " " + body[promised.end :]
     return bool(_TERSE_FILLER.fullmatch(rest))
+
+
+def _date_with_commitment(
+    scan: str,
+    body: str,
+    hit: _Hit,
+    found: list[reply_dates.FoundDate],
+    promised: reply_dates.FoundDate,
+    reply: ReplyText,
+) -> reply_dates.FoundDate:
+    """The promised date in the sentence that commits ("I'm away this week. I'll pay it
+    when I'm back, Monday the 23rd" -> the 23rd), else the one ``promise_date`` chose."""
+    offset = len(scan) - len(body)
+    if hit.start < offset:
+        return promised
+    start, end = reply_dates.sentence_at(body, hit.start - offset)
+    local = [item for item in found if start <= item.start < end]
+    if not local:
+        return promised
+    chosen = reply_dates.promise_date(
+        body, reply.sent_at.date(), language=reply.language, found=local
+    )
+    return chosen or promised
 
 
 def _promise(result, scan, body, hit, promised, reply, **extra):  # type: ignore[no-untyped-def]

@@ -1,6 +1,7 @@
 """Dates named in a reply, resolved against the email's own date.
 
-This module owns reading calendar dates out of free text in English and German and
+This module owns reading calendar dates out of free text in English and German (and the
+French month and weekday names with "de retour", for absence notices) and
 turning them into ``date`` values: explicit dates ("20 March", "2026-03-20",
 "20.03.", "3/20"), days of the month ("the 20th"), weekdays ("Friday", "next Fri",
 "Freitag"), relative days ("tomorrow", "übermorgen"), periods ("next week",
@@ -17,6 +18,7 @@ Public API:
 - ``return_date(text, sent, *, language=None, found=None) -> date | None``: the day
   an absent person is back (out-of-office replies).
 - ``clause_spans(text)``: the clause boundaries both helpers (and the classifier) use.
+- ``sentence_at(text, pos)``: the sentence around ``pos`` (no comma or "and" breaks).
 
 The rules (each has a test in ``tests/test_reply_dates.py``):
 
@@ -47,6 +49,8 @@ The rules (each has a test in ``tests/test_reply_dates.py``):
 - Slash dates: a first number above 12 is the day ("20/03"), a second number above 12
   is the day ("3/20"); when both could be either, ``language`` decides: US month-first
   for ``None``, "en" and "en-US", day-first for German and any other language tag.
+- A promise clause "talks about paying" when it has a pay word or an amount ("we can do
+  $2,000 by March 31 and the balance in April" -> March 31).
 - "out until X" (return dates): back the day after X, moved to the next Monday when
   that is a Saturday or Sunday; "back on X" / "returning X" / "ab X wieder": X itself;
   "until <period>" without "end" ("out until next week"): the period's first day.
@@ -172,29 +176,29 @@ def _vocabulary(
 
 
 _MONTH_NAMES: dict[int, tuple[str, ...]] = {
-    1: ("january", "jan", "januar", "jänner"),
-    2: ("february", "feb", "febr", "februar", "feber"),
-    3: ("march", "mar", "märz", "marz", "mrz", "mär"),
-    4: ("april", "apr"),
+    1: ("january", "jan", "januar", "jänner", "janvier"),
+    2: ("february", "feb", "febr", "februar", "feber", "février", "fevrier"),
+    3: ("march", "mar", "märz", "marz", "mrz", "mär", "mars"),
+    4: ("april", "apr", "avril"),
     5: ("may", "mai"),
-    6: ("june", "jun", "juni"),
-    7: ("july", "jul", "juli"),
-    8: ("august", "aug"),
-    9: ("september", "sep", "sept"),
-    10: ("october", "oct", "oktober", "okt"),
-    11: ("november", "nov"),
-    12: ("december", "dec", "dezember", "dez"),
+    6: ("june", "jun", "juni", "juin"),
+    7: ("july", "jul", "juli", "juillet"),
+    8: ("august", "aug", "août", "aout"),
+    9: ("september", "sep", "sept", "septembre"),
+    10: ("october", "oct", "oktober", "okt", "octobre"),
+    11: ("november", "nov", "novembre"),
+    12: ("december", "dec", "dezember", "dez", "décembre", "decembre"),
 }
 _MONTHS = _vocabulary(_MONTH_NAMES, typo_min=6, protected=("augusta", "jungle"))
 
 _WEEKDAY_NAMES: dict[int, tuple[str, ...]] = {
-    0: ("monday", "montag"),
-    1: ("tuesday", "dienstag"),
-    2: ("wednesday", "mittwoch", "wensday", "wendsday", "wednsday", "wedensday"),
-    3: ("thursday", "donnerstag", "thrusday", "thurday"),
-    4: ("friday", "freitag", "fryday", "firday"),
-    5: ("saturday", "samstag", "sonnabend"),
-    6: ("sunday", "sonntag"),
+    0: ("monday", "montag", "lundi"),
+    1: ("tuesday", "dienstag", "mardi"),
+    2: ("wednesday", "mittwoch", "mercredi", "wensday", "wendsday", "wednsday", "wedensday"),
+    3: ("thursday", "donnerstag", "jeudi", "thrusday", "thurday"),
+    4: ("friday", "freitag", "vendredi", "fryday", "firday"),
+    5: ("saturday", "samstag", "sonnabend", "samedi"),
+    6: ("sunday", "sonntag", "dimanche"),
 }
 _WEEKDAYS = _vocabulary(
     _WEEKDAY_NAMES, typo_min=6, protected=("montage", "monday's", "sundae", "sundry")
@@ -415,7 +419,7 @@ def _weekday_lookup(word: str) -> int | None:
 
 # -------------------------------------------------------------------------------- patterns
 
-_W = "a-zäöüß"
+_W = "a-zäöüßéû"
 _ORD = r"(?:st|nd|rd|th|\.)"
 _MON = rf"(?P<mon>[{_W}]{{3,10}})\.?"
 _YEAR = r"(?P<y>\d{4})"
@@ -1113,6 +1117,8 @@ _PAY_CUE = _rx(
     r"process|release|run|instal+ment|rest|remainder|remaining|balance|"
     r"zahl\w*|bezahl\w*|überw\w*|begleich\w*|ausgleich\w*|anweis\w*|erfolg\w*|veranlass\w*|"
     r"rate|raten|restbetrag|rest)\b"
+    # an amount is what gets paid: "we can do $2,000 by March 31"
+    r"|[$€£]\s?\d|\b\d[\d.,]*\s?(?:€|[$£]|eur\b|usd\b|gbp\b|chf\b)"
 )
 _NOT_A_PROMISE_BEFORE = _rx(
     r"\b(?:due|fällig|dated|datiert|vom|invoice\s+date|rechnungsdatum|issued|since|seit|"
@@ -1172,9 +1178,30 @@ def promise_date(
     return fallback
 
 
+_SENTENCE_BREAK = re.compile(r"[!?;\n]+|(?<![\d\s])(?<!\b[a-z])\.+(?=\s|$)|(?<=\d\d\d)\.(?=\s|$)")
+
+
+def sentence_at(text: str, pos: int) -> tuple[int, int]:
+    """The sentence holding ``pos``: ``clause_spans`` without the comma and conjunction
+    breaks ("I'll pay it when I'm back, Monday the 23rd." is one sentence)."""
+    return clause_at(_sentence_spans(text), pos)
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for m in _SENTENCE_BREAK.finditer(text):
+        if m.start() > pos:
+            spans.append((pos, m.start()))
+        pos = m.end()
+    if pos < len(text):
+        spans.append((pos, len(text)))
+    return spans or [(0, len(text))]
+
+
 _BACK_CUE = _rx(
     r"\b(?:back|return|returning|returns|wieder|zurück|available|reachable|erreichbar|"
-    r"in\s+the\s+office|im\s+büro|resume|anwesend)\b"
+    r"in\s+the\s+office|im\s+büro|resume|anwesend|retour)\b"
 )
 _UNTIL_CUE = _rx(
     r"(?:\b(?:until|till|til|through|thru|to|including|inclusive|bis|einschließlich|"
@@ -1210,6 +1237,8 @@ def return_date(
         if item.value < sent:
             continue
         start, end = clause_at(spans, item.start)
+        # a date the clause break runs through ("ab Montag, 13. April"): its last clause
+        end = max(end, clause_at(spans, max(item.start, item.end - 1))[1])
         before = text[max(start, item.start - 40) : item.start]
         after = text[item.end : min(end, item.end + 30)]
         if (

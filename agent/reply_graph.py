@@ -51,6 +51,8 @@ class ReplyState(TypedDict, total=False):
     decision: ReplyDecision | None
     answer: dict[str, Any] | None
     """After an answer was sent: ``delivery`` and the outbox ``message_key``."""
+    usage: dict[str, Any] | None
+    """What the LLM engine spent reading it."""
     outcome: dict[str, Any] | None
     """What ``record`` wrote: status, account, intent, action, reason."""
 
@@ -82,7 +84,9 @@ def classify(state: ReplyState, runtime: Runtime[Deps]) -> dict[str, Any]:
     assert parsed is not None and found is not None
     snapshot = deps.snapshot(found.account_id, fresh=True) if found.account_id else None
     reply = reply_text(parsed, snapshot, deps.clock.now())
-    return {"classification": deps.classify(reply)}
+    classification = deps.classify(reply)
+    usage = deps.llm.take_usage() if deps.llm is not None else None
+    return {"classification": classification, "usage": usage}
 
 
 def after_classify(state: ReplyState) -> str:
@@ -235,6 +239,7 @@ def record(state: ReplyState, runtime: Runtime[Deps]) -> dict[str, Any]:
             policy_version=deps.settings.policy.version,
             engine=classification.engine if classification else deps.engine_name,
             message_key=answer.get("message_key") if decision.action == "respond" else None,
+            usage=state.get("usage"),
         )
         values["reason"] = decision.reason + ("; " + "; ".join(notes) if notes else "")
         update_inbound(conn, inbound_id, **values)

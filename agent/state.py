@@ -14,6 +14,8 @@ class ChaseState(TypedDict, total=False):
     account_id: str
     decision: dict[str, Any] | None
     draft: dict[str, Any] | None
+    usage: dict[str, Any] | None
+    """What the LLM engine spent on this decision (``LlmEngine.take_usage``)."""
     outcome: dict[str, Any] | None
     """After send: ``delivery`` (sent, already_sent, in_doubt, failed, retry_later,
     dry_run) and the outbox ``message_key``."""

@@ -43,13 +43,22 @@ def test_a_database_newer_than_the_program_is_refused(engine):
         db.migrate(engine)
 
 
-def test_a_version_1_ledger_upgrades_to_replies_and_keeps_its_log(engine, session):
+def test_a_version_1_ledger_upgrades_step_by_step_and_keeps_its_log(engine, session):
     add_account(session, "C-1")
     add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))
     with engine.begin() as conn:  # turn the fresh database back into schema version 1
         for table in ("inbound_messages", "inbox_cursors", "instance"):
             conn.execute(sa.text(f"DROP TABLE {table}"))
-        for column in ("kind", "inbound_id", "intent"):
+        for column in (
+            "kind",
+            "inbound_id",
+            "intent",
+            "model",
+            "prompt_version",
+            "llm_calls",
+            "prompt_tokens",
+            "completion_tokens",
+        ):
             conn.execute(sa.text(f"ALTER TABLE decisions DROP COLUMN {column}"))
         conn.execute(sa.text("UPDATE schema_version SET version = 1"))
         conn.execute(
@@ -60,12 +69,13 @@ def test_a_version_1_ledger_upgrades_to_replies_and_keeps_its_log(engine, sessio
             )
         )
 
-    assert db.migrate(engine) == 2
+    assert db.migrate(engine) == db.SCHEMA_VERSION == 3
 
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT kind, reason FROM decisions")).one() == (
+        assert conn.execute(sa.text("SELECT kind, reason, llm_calls FROM decisions")).one() == (
             "chase",
             "nothing due",
+            0,
         )
         assert conn.execute(sa.text("SELECT count(*) FROM inbound_messages")).scalar() == 0
         secret = conn.execute(sa.text("SELECT reply_secret FROM instance")).scalar()

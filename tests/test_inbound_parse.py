@@ -680,6 +680,15 @@ def test_signature_removal(body: str, expected: str) -> None:
             "On 15.03. we pay 500 EUR, as our CFO wrote:\nthe budget is approved.\n",
             "On 15.03. we pay 500 EUR, as our CFO wrote:\nthe budget is approved.",
         ),
+        (  # GroupWise: a ">>> ... >>>" header above a quote without ">" prefixes
+            "We will pay on Friday.\n\n>>> Example Corp <ar@example.com> 3/3/2026 10:00 AM >>>\n"
+            "FINAL NOTICE\nInvoice INV-4000 is overdue.\n",
+            "We will pay on Friday.",
+        ),
+        (  # "<name> wrote on <date>:" above a bottom-posted answer
+            "Example Corp wrote on 3/3/2026 10:00 AM:\n> FINAL NOTICE\n\nPaid yesterday by ACH.\n",
+            "Paid yesterday by ACH.",
+        ),
     ],
     ids=[
         "fr-outlook",
@@ -693,6 +702,8 @@ def test_signature_removal(body: str, expected: str) -> None:
         "only-quote",
         "payment-details-not-a-header",
         "sentence-not-an-attribution",
+        "groupwise",
+        "wrote-on-date",
     ],
 )
 def test_quote_headers_across_clients_and_languages(body: str, expected: str) -> None:
@@ -919,6 +930,41 @@ def auto_reply(headers: str, subject: str, body: str) -> bytes:
             "auto_other",
             "Precedence: bulk",
         ),
+        (  # "back on" is an absence only before a day or a date
+            "Precedence: bulk",
+            "Contoso customer newsletter April 2026",
+            "Our lemon tart is back on the menu, and the terrace opens soon.",
+            "auto_other",
+            "Precedence: bulk",
+        ),
+        (  # Sieve's vacation extension names itself in the header
+            "Auto-Submitted: auto-replied (vacation)",
+            "Auto: Reminder: invoice INV-1042 is overdue",
+            "Visiting suppliers in Asia, replies will be slow.",
+            "out_of_office",
+            "Auto-Submitted: auto-replied (vacation)",
+        ),
+        (
+            "Auto-Submitted: auto-replied",
+            "Re: Reminder: invoice INV-1042 is overdue",
+            "I'm on medical leave for a while and will reply when I can.",
+            "out_of_office",
+            "Auto-Submitted: auto-replied; text: 'on medical leave'",
+        ),
+        (
+            "Auto-Submitted: auto-replied",
+            "Re: Reminder: invoice INV-1042 is overdue",
+            "Travelling for work, returning Monday 16 March.",
+            "out_of_office",
+            "Auto-Submitted: auto-replied; text: 'returning M",
+        ),
+        (  # a read receipt (MDN) is named by its subject, headers or not
+            "",
+            "Read: Reminder: invoice INV-1042 is overdue",
+            "Your message to lisa.wong@contoso-customer.example was read on 3 March 2026.",
+            "auto_other",
+            "read receipt",
+        ),
     ],
     ids=[
         "exchange-automatic-reply",
@@ -932,6 +978,11 @@ def auto_reply(headers: str, subject: str, body: str) -> bytes:
         "ticket-system-auto-generated",
         "x-autorespond-ticket",
         "precedence-bulk",
+        "precedence-bulk-back-on-the-menu",
+        "sieve-vacation-header",
+        "medical-leave-text",
+        "returning-weekday-text",
+        "read-receipt-subject",
     ],
 )
 def test_automatic_mail_detection(

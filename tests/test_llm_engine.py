@@ -219,3 +219,35 @@ def test_an_agreeing_model_classification_is_acted_on(settings, engine, session,
     assert (outcome.intent, outcome.action) == ("promise_to_pay", "pause")
     [promise] = session.exec(select(PromiseRow)).all()
     assert promise.promise_date == date(2026, 3, 20)
+
+
+def test_log_stats_shows_model_calls_tokens_and_cost_per_day_and_engine(
+    settings, engine, session, overdue, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    run(settings, engine, Server(reminder=good_draft), MONDAY)
+    for name, value in {
+        "DUNNING_DATABASE_URL": settings.database_url,
+        "DUNNING_LLM_PRICE_PROMPT_PER_1K": "0.5",
+        "DUNNING_LLM_PRICE_COMPLETION_PER_1K": "1.5",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    result = CliRunner().invoke(app, ["log", "--stats", "--json"])
+
+    assert result.exit_code == 0, result.output
+    [line] = [json.loads(x) for x in result.stdout.splitlines()]
+    assert line == {
+        "day": "2026-03-16",
+        "engine": "llm",
+        "decisions": 1,
+        "llm_calls": 1,
+        "prompt_tokens": 100,
+        "completion_tokens": 20,
+        "estimated_cost": 0.08,
+    }
+    [logged] = decisions(session, account_id="C-1")
+    assert (logged.model, logged.prompt_version) == ("scripted-model", "llm-v1")

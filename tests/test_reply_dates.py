@@ -17,6 +17,7 @@ from agent.reply_dates import (
     promise_date,
     resolve_dates,
     return_date,
+    sentence_at,
 )
 
 MON = date(2026, 3, 9)
@@ -522,6 +523,14 @@ PROMISE_CASES = [
     case("I'm out tomorrow, we will pay on Thursday.", MON, THU, id="pay-clause-preferred"),
     # Without a pay cue: the first date that is not negated.
     case("Friday should work.", MON, FRI, id="fallback-no-pay-cue"),
+    # An amount is a pay cue: "€800 by the 20th" beats "the rest next month".
+    case(
+        "We can send €800 by the 20th and the rest next month.",
+        MON,
+        d(3, 20),
+        id="amount-is-a-pay-cue",
+    ),
+    case("£300 on Friday, the remainder in April.", MON, FRI, id="amount-first-clause"),
 ]
 
 
@@ -553,6 +562,12 @@ def test_promise_date_uses_given_found_list() -> None:
     assert promise_date(text, MON, found=[]) is None
 
 
+def test_sentence_at_keeps_commas_and_conjunctions() -> None:
+    text = "Away this week. I'll pay it when I'm back, Monday the 16th. Thanks"
+    start, end = sentence_at(text, text.index("pay"))
+    assert text[start:end].strip() == "I'll pay it when I'm back, Monday the 16th"
+
+
 def test_clause_spans_split_at_but() -> None:
     text = "We can't pay this week, but next week."
     parts = [text[s:e].strip() for s, e in clause_spans(text)]
@@ -571,6 +586,17 @@ RETURN_CASES = [
     case("Ich bin ab 23.03. wieder im Büro.", MON, d(3, 23), language="de", id="de-ab-wieder"),
     case("Zurück am Montag, 16.03.", THU, d(3, 16), language="de", id="de-zurueck-am"),
     case("Back next week.", THU, d(3, 16), id="back-period-first-day"),
+    # A date that a comma runs through belongs to the clause it ends in.
+    case(
+        "Ich bin ab Dienstag, 17. März wieder erreichbar.",
+        MON,
+        d(3, 17),
+        language="de",
+        id="de-ab-weekday-comma-date-wieder",
+    ),
+    # French absence notices: month and weekday names, "de retour".
+    case("Je serai de retour le mardi 17 mars.", MON, d(3, 17), id="fr-de-retour"),
+    case("De retour le 2 avril.", MON, d(4, 2), id="fr-de-retour-avril"),
     # "out until X": the day after, on a weekend moved to Monday.
     case("I am out of the office until 18.03.", MON, d(3, 19), id="until-midweek"),
     case("Out of office until Friday 20.03.", MON, d(3, 23), id="until-friday-to-monday"),

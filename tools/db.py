@@ -18,7 +18,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from tools import tables  # noqa: F401  (registers the tables)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 Migration = Callable[[Connection], None]
 
@@ -33,9 +33,22 @@ def _v1_to_v2(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE decisions ADD COLUMN intent VARCHAR"))
 
 
+def _v2_to_v3(conn: Connection) -> None:
+    """The LLM engine: which model and prompt made a decision, and what it cost."""
+    for column, kind in (
+        ("model", "VARCHAR"),
+        ("prompt_version", "VARCHAR"),
+        ("llm_calls", "INTEGER DEFAULT 0 NOT NULL"),
+        ("prompt_tokens", "INTEGER DEFAULT 0 NOT NULL"),
+        ("completion_tokens", "INTEGER DEFAULT 0 NOT NULL"),
+    ):
+        conn.execute(sa.text(f"ALTER TABLE decisions ADD COLUMN {column} {kind}"))
+
+
 MIGRATIONS: dict[int, Migration] = {
     # version N -> N+1
     1: _v1_to_v2,
+    2: _v2_to_v3,
 }
 
 

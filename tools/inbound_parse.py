@@ -2,8 +2,10 @@
 
 This module owns everything between "the IMAP server handed us these bytes" and "here is
 what the sender newly wrote": MIME structure and charsets, HTML-to-text, splitting the new
-text from quoted history, forwarded blocks and signatures, recognising automatic mail
-(RFC 3834 and the usual vendor headers and localized absence subjects) and reading
+text from quoted history, forwarded blocks and signatures (including GroupWise's
+">>> Name date >>>" header and "<name> wrote on <date>:"), recognising automatic mail
+(RFC 3834 and the usual vendor headers, Sieve's "auto-replied (vacation)", localized
+absence subjects, and read receipts by their "Read:"/"Gelesen:" subject) and reading
 delivery failure reports (RFC 3464 DSNs and the Postfix, Exim, qmail, Exchange and Gmail
 text formats). It decides nothing about the customer's intent (that is
 ``agent.classification``) and never opens, runs or keeps attachment content: attachments
@@ -907,6 +909,9 @@ _ATTRIBUTION = (
     ("dne ", " napsal"),
 )
 _ATTRIBUTION_STARTS = tuple(start for start, _kw in _ATTRIBUTION)
+_WROTE_ON = re.compile(r" (?:wrote on|schrieb am|a écrit le|escribió el|schreef op) ")
+_GROUPWISE = re.compile(r">>>\s*\S.*\S\s*>>>")
+"""GroupWise's header above an unprefixed quote: ">>> Name <addr> 3/5/2026 7:00 AM >>>"."""
 _WROTE_ENDINGS = re.compile(
     r"(?:wrote|schrieb|a écrit|escribió|schreef|ha scritto|skrev|escreveu|napisał)\s*:$"
 )
@@ -1004,7 +1009,8 @@ def _is_attribution(s: str) -> bool:
     for start, keyword in _ATTRIBUTION:
         if low.startswith(start) and keyword in low:
             return True
-    return " schrieb am " in low
+    # "<name> wrote on 3/18/2026 8:00 AM:", "<name> schrieb am 18.03.2026 08:00:"
+    return bool(_WROTE_ON.search(low))
 
 
 def _find_header(lines: list[str], start: int) -> tuple[int, str, int]:
@@ -1013,6 +1019,8 @@ def _find_header(lines: list[str], start: int) -> tuple[int, str, int]:
     n = len(lines)
     for i in range(start, n):
         s = lines[i].strip()
+        if s.startswith(">>>") and _GROUPWISE.fullmatch(s) and _TIME_OR_ADDRESS.search(s):
+            return i, "separator", 1
         if not s or s.startswith(">") or len(s) > 500:
             continue
         low = s.lower()
@@ -1190,15 +1198,27 @@ _ABSENCE_SUBJECT = re.compile(
     r"poza biurem|automatická odpověď|resposta automática|ausência",
     re.IGNORECASE,
 )
+_DAYISH = (
+    r"(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?\b|\d|the \d|tomorrow\b|"
+    r"next (?:week|mon|tue|wed|thu|fri)|jan|feb|mar|apr|may\b|jun|jul|aug|sep|oct|nov|dec"
+)
 _ABSENCE_TEXT = re.compile(
-    r"out of (?:the )?office|on (?:annual |parental |maternity |paternity |sick )?leave|"
+    r"out of (?:the )?office|on (?:annual |parental |maternity |paternity |sick |medical |"
+    r"bereavement |study )?leave|"
     r"on (?:vacation|holiday|holidays)|away from (?:the |my )?(?:office|desk)|"
-    r"\bback (?:in the office )?on\b|\breturn(?:ing)? on\b|limited access to (?:my )?e-?mail|"
+    rf"\bback (?:in the office |in the office on |at my desk )?(?:on )?(?:{_DAYISH})|"
+    rf"\breturn(?:ing)? (?:to the office )?(?:on )?(?:{_DAYISH})|"
+    r"\baway (?:at|until|till|on business|travel+ing)\b|\bnot checking (?:my )?e-?mails?\b|"
+    r"limited access to (?:my )?e-?mail|"
     r"abwesend|nicht im büro|außer haus|ausser haus|im urlaub|bin (?:ab|am|bis) .{1,40}wieder|"
     r"wieder (?:im büro|erreichbar|da)|\babsent\b|en congé|de vacaciones|"
     r"fuera de la oficina|in ferie|fuori (?:sede|ufficio)|afwezig|frånvarande|ferie",
     re.IGNORECASE,
 )
+_READ_RECEIPT_SUBJECT = re.compile(
+    r"(?:read|gelesen|lu|leído|letto|gelezen|läst|læst|lest|přečteno|odczytane)\s?:", re.IGNORECASE
+)
+"""A read receipt (MDN) is named by its subject: "Read: ...", "Gelesen: ..."."""
 _DAEMON_LOCALPARTS = frozenset({"mailer-daemon", "mailerdaemon", "mail-daemon", "postmaster"})
 
 
@@ -1252,6 +1272,12 @@ def _classify_automatic(
     autoreply = [s for s in signals if s.startswith("X-Autoreply")]
     if autoreply:
         return "out_of_office", "; ".join(signals)
+    # Sieve's vacation extension says so in the header: "auto-replied (vacation)"
+    if any(s.lower().startswith("auto-submitted:") and "vacation" in s.lower() for s in signals):
+        return "out_of_office", "; ".join(signals)
+    receipt = _READ_RECEIPT_SUBJECT.match(subject)
+    if receipt or "disposition-notification" in headers.raw("content-type").lower():
+        return "auto_other", f"read receipt (Subject: {receipt.group(0) if receipt else subject})"
     if signals:
         # the sender's own words: our quoted reminder must not make a ticket receipt an absence
         text_hit = _ABSENCE_TEXT.search((new_text or text)[:3000])

@@ -273,8 +273,10 @@ def record_decision(
     policy_version: str,
     engine: str,
     message_key: str | None = None,
+    usage: dict[str, Any] | None = None,
 ) -> None:
-    """Log a decision, open an escalation when it escalates, and set the next look."""
+    """Log a decision, open an escalation when it escalates, and set the next look.
+    ``usage``: what the LLM engine spent on it (calls, tokens, model, prompt version)."""
     conn = source.connection() if isinstance(source, Session) else source
     review = None if decision.next_review is None else to_utc(decision.next_review)
     conn.execute(
@@ -292,6 +294,7 @@ def record_decision(
             "next_review_at": review,
             "message_key": message_key,
             "dry_run": False,
+            **(usage or {}),
         },
     )
     if decision.action == "escalate":

@@ -107,6 +107,7 @@ def record_reply(
     policy_version: str,
     engine: str,
     message_key: str | None = None,
+    usage: dict[str, Any] | None = None,
 ) -> list[str]:
     """Write what ``decision`` does; returns notes on what changed (for the reason)."""
     when = to_utc(at)
@@ -188,6 +189,7 @@ def record_reply(
             "kind": "reply",
             "inbound_id": inbound_id,
             "intent": decision.intent,
+            **(usage or {}),
         },
     )
     conn.execute(_REVIEW_NOW, {"a": account_id, "at": when})

@@ -207,6 +207,12 @@ class DecisionRow(SQLModel, table=True):
     inbound_id: int | None = None
     """For a reply decision: the row in ``inbound_messages``."""
     intent: str | None = None
+    model: str | None = None
+    """The model that classified or drafted, when the LLM engine was used."""
+    prompt_version: str | None = None
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class InboundMessage(SQLModel, table=True):

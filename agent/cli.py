@@ -313,11 +313,11 @@ def eval_cmd(
     if engine not in ("offline", "llm"):
         raise fail(f"--engine: expected offline or llm, got {engine!r}", 2)
     current = settings()
-    if engine == "llm":
-        raise fail("--engine llm: no LLM engine is configured in this version", 2)
+    if engine == "llm" and not current.llm_model:
+        raise fail("--engine llm needs a model: set DUNNING_LLM_MODEL (and the endpoint)", 2)
     started = time.perf_counter()
     try:
-        results = run_cases(paths, current)
+        results = run_cases(paths, current, engine=engine)
     except CaseError as exc:
         raise fail(str(exc), 2) from None
     seconds = time.perf_counter() - started

@@ -36,7 +36,7 @@ from agent.config import Settings, load_settings
 from agent.deps import Deps
 from agent.reply_graph import build_reply_graph
 from agent.reply_policy import decide_reply
-from agent.runtime import Runtime
+from agent.runtime import Runtime, open_llm
 from evals.cases import CaseAccount, CaseInvoice, DecisionCase, ReplyCase
 from tools.db import make_engine, migrate
 from tools.importer import apply_payment
@@ -73,6 +73,8 @@ class Result:
     mismatched: list[str] = field(default_factory=list)
     reason: str = ""
     error: str | None = None
+    engine: str = ""
+    """What decided: ``offline``, ``llm``, ``llm:<model>`` or an offline fallback."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +87,7 @@ class Result:
             "violations": self.violations,
             "reason": self.reason,
             "tags": self.tags,
+            "engine": self.engine,
             **({"error": self.error} if self.error else {}),
         }
 
@@ -106,7 +109,7 @@ class Bench:
     """What running cases needs, made once per process: the settings, a migrated template
     ledger to copy, and the compiled graphs."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, engine: str = "offline") -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="dunning-eval-"))
         self.template = self.workdir / "template.db"
         base = settings or load_settings()
@@ -123,9 +126,10 @@ class Bench:
                 "reply_token_secret": "eval",
             }
         )
-        engine = make_engine(self.settings.database_url)
-        migrate(engine)
-        engine.dispose()
+        template = make_engine(self.settings.database_url)
+        migrate(template)
+        template.dispose()
+        self.llm = open_llm(self.settings) if engine == "llm" else None
         self.chase_graph = build_chase_graph(InMemorySaver())
         self.reply_graph = build_reply_graph()
         self.counter = 0
@@ -143,7 +147,8 @@ class Bench:
             clock=DayClock(day, self.settings.policy.time_in_window),
             settings=self.settings,
             transport=MaildirTransport(self.workdir / f"outbox-{self.counter}"),
-            engine_name=self.settings.engine,
+            engine_name="llm" if self.llm is not None else self.settings.engine,
+            llm=self.llm,
         )
         runtime = Runtime(deps=deps, chase_graph=self.chase_graph, transport_from_settings=False)
         runtime._reply_graph = self.reply_graph
@@ -154,9 +159,10 @@ class Bench:
         result = Result(case.id, case.kind, str(path), list(case.tags), expected, {})
         try:
             if isinstance(case, ReplyCase):
-                result.got, result.reason = self._reply(case)
+                result.got, result.reason, result.engine = self._reply(case)
             else:
                 result.got, result.reason = self._decision(case)
+                result.engine = "llm" if self.llm is not None else "offline"
         except Exception as exc:  # a case that crashes fails; the run goes on
             result.error = f"{type(exc).__name__}: {exc}"
             result.reason = result.error
@@ -165,7 +171,7 @@ class Bench:
 
     # ------------------------------------------------------------------ reply cases
 
-    def _reply(self, case: ReplyCase) -> tuple[dict[str, Any], str]:
+    def _reply(self, case: ReplyCase) -> tuple[dict[str, Any], str, str]:
         sent_at = case.email.date
         day = case.today or (sent_at.date() if sent_at else None) or date.today()
         runtime, engine = self.runtime(day)
@@ -188,7 +194,7 @@ class Bench:
             engine.dispose()
         got: dict[str, Any] = {}
         if row is None or outcome is None:
-            return got, "the email was not processed"
+            return got, "the email was not processed", ""
         found = row.classification or {}
         got["intent"] = row.intent
         got["action"] = row.action
@@ -198,7 +204,7 @@ class Bench:
         if found.get("promise_amount") is not None:
             got["promise_amount"] = Decimal(str(found["promise_amount"]))
         got["invoices"] = sorted(row.invoices or found.get("invoices") or [])
-        return got, row.reason or ""
+        return got, row.reason or "", str(found.get("engine") or "")
 
     # ------------------------------------------------------------------ decision cases
 

@@ -19,9 +19,9 @@ PARALLEL_FROM = 40
 _bench: Bench | None = None
 
 
-def _start(settings: Settings | None) -> None:
+def _start(settings: Settings | None, engine: str) -> None:
     global _bench
-    _bench = Bench(settings)
+    _bench = Bench(settings, engine)
     Finalize(None, _bench.close, exitpriority=10)
 
 
@@ -31,14 +31,17 @@ def _run_chunk(chunk: list[tuple[Path, ReplyCase | DecisionCase]]) -> list[Resul
 
 
 def run_cases(
-    paths: Iterable[str | Path], settings: Settings | None = None, workers: int | None = None
+    paths: Iterable[str | Path],
+    settings: Settings | None = None,
+    workers: int | None = None,
+    engine: str = "offline",
 ) -> list[Result]:
     """Every case under ``paths`` through the graphs; raises ``CaseError`` before running
     anything when a case is invalid."""
     cases = load_cases(paths)
     workers = workers or os.cpu_count() or 1
     if workers < 2 or len(cases) < PARALLEL_FROM:
-        bench = Bench(settings)
+        bench = Bench(settings, engine)
         try:
             return [bench.run(path, case) for path, case in cases]
         finally:
@@ -49,6 +52,6 @@ def run_cases(
         max_workers=workers,
         mp_context=multiprocessing.get_context("fork"),
         initializer=_start,
-        initargs=(settings,),
+        initargs=(settings, engine),
     ) as pool:
         return [result for part in pool.map(_run_chunk, chunks) for result in part]

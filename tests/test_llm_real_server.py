@@ -72,3 +72,37 @@ def test_a_real_model_reading_a_reply_never_widens_what_the_policy_allows(
     assert outcome.action == "escalate"  # instructions to the agent: a person reads it
     invoice = session.exec(select(Invoice)).one()
     assert invoice.status == "open"
+
+
+def test_eval_with_the_llm_engine_runs_the_same_cases_through_the_model(
+    settings, tmp_path, monkeypatch, llama_server
+):
+    import json
+
+    from test_eval import DECISION, REPLY
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    (cases / "replies.yaml").write_text(REPLY.split("- id: copy-please")[0])
+    (cases / "decisions.yaml").write_text(DECISION.split("- id: saturday")[0])
+    for name, value in {
+        "DUNNING_DATABASE_URL": settings.database_url,
+        "DUNNING_LLM_MODEL": llama_server.alias,
+        "DUNNING_LLM_BASE_URL": llama_server.base_url,
+        "DUNNING_LLM_TIMEOUT": "60",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    result = CliRunner().invoke(app, ["eval", str(cases), "--engine", "llm", "--json"])
+
+    data = json.loads(result.stdout)
+    assert data["summary"]["cases"] == 3
+    assert data["summary"]["critical_violations"] == 0  # however wrong the model is
+    assert result.exit_code == 0
+    sent = next(c for c in data["cases"] if c["id"] == "final-notice-after-escalation")
+    assert sent["got"]["action"] == "send" and sent["engine"] == "llm"
+    read = next(c for c in data["cases"] if c["id"] == "promise-friday-01")
+    assert read["engine"].startswith(("llm:", "offline (the model failed"))

@@ -23,6 +23,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 
+from agent.classification import ANSWERABLE_TOPICS
 from agent.snapshot import STAGES, TONES, AccountSnapshot, Decision, OpenInvoice
 from prompts import PROMPTS_DIR
 
@@ -269,9 +270,6 @@ def _upper_first(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-ANSWER_TOPICS = ("invoice_copy", "payment_link", "amount", "due_date")
-
-
 def draft_answer(
     snapshot: AccountSnapshot,
     topic: str,
@@ -281,9 +279,9 @@ def draft_answer(
     *,
     attached: bool = False,
 ) -> Draft:
-    """The automatic answer to a question about ``invoices`` (``ANSWER_TOPICS``): the
+    """The automatic answer to a question about ``invoices`` (``ANSWERABLE_TOPICS``): the
     facts come from the ledger, never from the customer's email."""
-    if topic not in ANSWER_TOPICS:
+    if topic not in ANSWERABLE_TOPICS:
         raise ValueError(f"no automatic answer for a question about {topic!r}")
     chosen = _chosen(snapshot, Decision("send", "answer", "reminder", "neutral", invoices))
     language = resolve_language(snapshot.language)

@@ -302,6 +302,14 @@ def eval_cmd(
     report: Annotated[
         Path | None, typer.Option("--report", help="Also write the report as Markdown.")
     ] = None,
+    record: Annotated[
+        Path | None,
+        typer.Option("--record", help="With --engine llm: store the model's answers in DIR."),
+    ] = None,
+    replay: Annotated[
+        Path | None,
+        typer.Option("--replay", help="With --engine llm: answer from DIR, never the network."),
+    ] = None,
 ) -> None:
     """Run labeled cases through the reply and chase graphs and score the decisions."""
     import time
@@ -315,9 +323,15 @@ def eval_cmd(
     current = settings()
     if engine == "llm" and not current.llm_model:
         raise fail("--engine llm needs a model: set DUNNING_LLM_MODEL (and the endpoint)", 2)
+    if (record or replay) and engine != "llm":
+        raise fail("--record and --replay go with --engine llm", 2)
+    if record and replay:
+        raise fail("--record and --replay: choose one", 2)
+    if replay is not None and not replay.is_dir():
+        raise fail(f"--replay: {replay} is not a directory of recorded answers", 2)
     started = time.perf_counter()
     try:
-        results = run_cases(paths, current, engine=engine)
+        results = run_cases(paths, current, engine=engine, record=record, replay=replay)
     except CaseError as exc:
         raise fail(str(exc), 2) from None
     seconds = time.perf_counter() - started

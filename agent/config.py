@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     )
     llm_timeout: float = Field(30.0, gt=0, description="seconds per model call")
     llm_concurrency: int = Field(16, ge=1, le=256, description="model calls at once in a pass")
+    llm_max_tokens: int = Field(800, ge=16, description="longest answer asked of the model")
     llm_price_prompt_per_1k: Decimal = Field(
         Decimal(0), ge=0, description="price of 1,000 prompt tokens, for dunning log --stats"
     )

@@ -40,8 +40,9 @@ def open_engine(settings: Settings) -> Engine:
     return engine
 
 
-def open_llm(settings: Settings) -> Any:
-    """The LLM engine when an endpoint or model is configured, else ``None`` (offline)."""
+def open_llm(settings: Settings, http_client: Any = None) -> Any:
+    """The LLM engine when a model is configured, else ``None`` (offline). ``http_client``:
+    an ``httpx2.Client`` to send through (e.g. ``tools.llm_cache``'s record or replay)."""
     if not settings.llm_model:
         return None
     from agent.llm_engine import LlmEngine
@@ -55,8 +56,10 @@ def open_llm(settings: Settings) -> Any:
             api_key=key.get_secret_value() if key is not None else None,
             timeout=settings.llm_timeout,
             concurrency=settings.llm_concurrency,
+            max_tokens=settings.llm_max_tokens,
             response_format=settings.llm_response_format,
-        )
+        ),
+        http_client=http_client,
     )
     return LlmEngine(client, settings.llm_model)
 

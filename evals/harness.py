@@ -41,6 +41,7 @@ from evals.cases import CaseAccount, CaseInvoice, DecisionCase, ReplyCase
 from tools.db import make_engine, migrate
 from tools.importer import apply_payment
 from tools.ledger import load_snapshot
+from tools.llm_cache import recording_client, replay_client
 from tools.mail import make_message_id
 from tools.outbox import message_key
 from tools.reply_ledger import record_reply
@@ -109,7 +110,13 @@ class Bench:
     """What running cases needs, made once per process: the settings, a migrated template
     ledger to copy, and the compiled graphs."""
 
-    def __init__(self, settings: Settings | None = None, engine: str = "offline") -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        engine: str = "offline",
+        record: Path | None = None,
+        replay: Path | None = None,
+    ) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="dunning-eval-"))
         self.template = self.workdir / "template.db"
         base = settings or load_settings()
@@ -129,7 +136,12 @@ class Bench:
         template = make_engine(self.settings.database_url)
         migrate(template)
         template.dispose()
-        self.llm = open_llm(self.settings) if engine == "llm" else None
+        http_client = None
+        if record is not None:
+            http_client = recording_client(record)
+        elif replay is not None:
+            http_client = replay_client(replay)
+        self.llm = open_llm(self.settings, http_client) if engine == "llm" else None
         self.chase_graph = build_chase_graph(InMemorySaver())
         self.reply_graph = build_reply_graph()
         self.counter = 0

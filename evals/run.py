@@ -19,9 +19,11 @@ PARALLEL_FROM = 40
 _bench: Bench | None = None
 
 
-def _start(settings: Settings | None, engine: str) -> None:
+def _start(
+    settings: Settings | None, engine: str, record: Path | None, replay: Path | None
+) -> None:
     global _bench
-    _bench = Bench(settings, engine)
+    _bench = Bench(settings, engine, record, replay)
     Finalize(None, _bench.close, exitpriority=10)
 
 
@@ -35,13 +37,15 @@ def run_cases(
     settings: Settings | None = None,
     workers: int | None = None,
     engine: str = "offline",
+    record: Path | None = None,
+    replay: Path | None = None,
 ) -> list[Result]:
     """Every case under ``paths`` through the graphs; raises ``CaseError`` before running
     anything when a case is invalid."""
     cases = load_cases(paths)
     workers = workers or os.cpu_count() or 1
     if workers < 2 or len(cases) < PARALLEL_FROM:
-        bench = Bench(settings, engine)
+        bench = Bench(settings, engine, record, replay)
         try:
             return [bench.run(path, case) for path, case in cases]
         finally:
@@ -52,6 +56,6 @@ def run_cases(
         max_workers=workers,
         mp_context=multiprocessing.get_context("fork"),
         initializer=_start,
-        initargs=(settings, engine),
+        initargs=(settings, engine, record, replay),
     ) as pool:
         return [result for part in pool.map(_run_chunk, chunks) for result in part]

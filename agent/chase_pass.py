@@ -8,6 +8,7 @@ failure is logged and retried later; it never stops the pass.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, timedelta
 from typing import Any
@@ -80,43 +81,66 @@ def due_accounts(deps: Deps) -> list[str]:
 def run_pass(
     deps: Deps, graph: Any, account_ids: list[str], keep_decisions: bool = True
 ) -> PassSummary:
-    """Each of ``account_ids`` (see ``due_accounts``) through the chase graph, in turn."""
+    """Each of ``account_ids`` (see ``due_accounts``) through the chase graph: in turn, or,
+    with the LLM engine, up to ``llm_concurrency`` accounts at once (the time goes into
+    waiting for the model)."""
     summary = PassSummary(as_of=deps.clock.now(UTC).isoformat(), dry_run=deps.dry_run)
-    for index, account_id in enumerate(account_ids):
-        if index % PREFETCH == 0:
-            deps.prefetch(account_ids[index : index + PREFETCH])
-        summary.accounts_looked_at += 1
-        try:
-            final = graph.invoke(
-                {"account_id": account_id},
-                config={"configurable": {"thread_id": thread_id(account_id)}},
-                context=deps,
-                durability="exit",
-            )
-        except Exception:
-            log.exception("chase of account %s failed; it is retried later", account_id)
-            summary.errors += 1
-            deps.forget(account_id)
-            _retry_later(deps, account_id)
-            continue
-        decision = final.get("decision") or {}
-        action = decision.get("action", "wait")
-        setattr(summary, TALLY[action], getattr(summary, TALLY[action]) + 1)
-        if decision.get("deferred"):
-            summary.deferred += 1
-        if keep_decisions:
-            draft = final.get("draft") or {}
-            summary.decisions.append(
-                {
-                    "account": account_id,
-                    **{k: decision.get(k) for k in ("action", "stage", "tone", "invoices")},
-                    "reason": decision.get("reason"),
-                    "subject": draft.get("subject") if action == "send" else None,
-                    "delivery": (final.get("outcome") or {}).get("delivery"),
-                    "deferred": bool(decision.get("deferred")),
-                }
-            )
+    threads = deps.settings.llm_concurrency if deps.llm is not None else 1
+    pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
+    try:
+        for start in range(0, len(account_ids), PREFETCH):
+            chunk = account_ids[start : start + PREFETCH]
+            deps.prefetch(chunk)
+            if pool is None:
+                finals = [_chase_one(deps, graph, account_id) for account_id in chunk]
+            else:
+                finals = list(pool.map(lambda a: _chase_one(deps, graph, a), chunk))
+            for account_id, final in zip(chunk, finals, strict=True):
+                _tally(summary, account_id, final, keep_decisions)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return summary
+
+
+def _chase_one(deps: Deps, graph: Any, account_id: str) -> dict[str, Any] | None:
+    """One account through the graph; ``None`` when it failed (retried later)."""
+    try:
+        return graph.invoke(
+            {"account_id": account_id},
+            config={"configurable": {"thread_id": thread_id(account_id)}},
+            context=deps,
+            durability="exit",
+        )
+    except Exception:
+        log.exception("chase of account %s failed; it is retried later", account_id)
+        deps.forget(account_id)
+        _retry_later(deps, account_id)
+        return None
+
+
+def _tally(summary: PassSummary, account_id: str, final: dict[str, Any] | None, keep: bool) -> None:
+    summary.accounts_looked_at += 1
+    if final is None:
+        summary.errors += 1
+        return
+    decision = final.get("decision") or {}
+    action = decision.get("action", "wait")
+    setattr(summary, TALLY[action], getattr(summary, TALLY[action]) + 1)
+    if decision.get("deferred"):
+        summary.deferred += 1
+    if keep:
+        draft = final.get("draft") or {}
+        summary.decisions.append(
+            {
+                "account": account_id,
+                **{k: decision.get(k) for k in ("action", "stage", "tone", "invoices")},
+                "reason": decision.get("reason"),
+                "subject": draft.get("subject") if action == "send" else None,
+                "delivery": (final.get("outcome") or {}).get("delivery"),
+                "deferred": bool(decision.get("deferred")),
+            }
+        )
 
 
 def _retry_later(deps: Deps, account_id: str) -> None:

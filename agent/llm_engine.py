@@ -23,6 +23,7 @@ Retries of transient failures live in one layer only: the SDK's (``tools.llm_cli
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -100,8 +101,8 @@ class LlmEngine:
         self.client = client
         self.model = model
         self.usage = Usage()
-        self._taken = (0, 0, 0)
-        self._answered_by: str | None = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
 
     # ------------------------------------------------------------------ replies
 
@@ -129,7 +130,8 @@ class LlmEngine:
         try:
             result = self.client.structured(messages, ModelClassification, name="classification")
         except LlmError as exc:
-            self.usage.fallbacks.append(f"classify: {exc}")
+            with self._lock:
+                self.usage.fallbacks.append(f"classify: {exc}")
             return offline.model_copy(
                 update={"engine": f"offline (the model failed: {_short(exc)})"}
             )
@@ -197,28 +199,39 @@ class LlmEngine:
                 + "; ".join(problems[:3])
                 + "): the offline template was sent"
             )
-        self.usage.fallbacks.append(note)
+        with self._lock:
+            self.usage.fallbacks.append(note)
         return drafting.draft_message(snapshot, decision, today, company), note
 
     def _count(self, result: Any) -> None:
-        self.usage.calls += 1
-        self.usage.prompt_tokens += result.prompt_tokens or 0
-        self.usage.completion_tokens += result.completion_tokens or 0
-        self._answered_by = result.model
+        prompt, completion = result.prompt_tokens or 0, result.completion_tokens or 0
+        with self._lock:
+            self.usage.calls += 1
+            self.usage.prompt_tokens += prompt
+            self.usage.completion_tokens += completion
+        mine = self._mine()
+        mine["llm_calls"] += 1
+        mine["prompt_tokens"] += prompt
+        mine["completion_tokens"] += completion
+        mine["model"] = result.model
+
+    def _mine(self) -> dict[str, Any]:
+        if not hasattr(self._local, "usage"):
+            self._local.usage = {
+                "llm_calls": 0,
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "model": None,
+            }
+        return self._local.usage
 
     def take_usage(self) -> dict[str, Any]:
-        """What was spent since the last call: the decision log records it with the
-        decision it served (calls, tokens, model, prompt version)."""
-        now = (self.usage.calls, self.usage.prompt_tokens, self.usage.completion_tokens)
-        calls, prompt, completion = (a - b for a, b in zip(now, self._taken, strict=True))
-        self._taken = now
-        return {
-            "llm_calls": calls,
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "model": self._answered_by if calls else None,
-            "prompt_version": PROMPT_VERSION if calls else None,
-        }
+        """What this thread spent since it last asked: the decision log records it with
+        the decision it served (calls, tokens, model, prompt version). Calls for several
+        accounts run in threads at once, so the count is kept per thread."""
+        mine = self._mine()
+        del self._local.usage
+        return {**mine, "prompt_version": PROMPT_VERSION if mine["llm_calls"] else None}
 
 
 def guard_classification(model: Classification, offline: Classification) -> Classification:

@@ -251,3 +251,37 @@ def test_log_stats_shows_model_calls_tokens_and_cost_per_day_and_engine(
     }
     [logged] = decisions(session, account_id="C-1")
     assert (logged.model, logged.prompt_version) == ("scripted-model", "llm-v1")
+
+
+def test_model_calls_for_several_accounts_run_at_once_and_each_decision_counts_its_own(
+    settings, engine, session
+):
+    import threading
+    import time
+
+    for n in range(6):
+        add_account(session, f"C-{n}", name=f"Customer {n}", email=f"ap@c{n}.example")
+        add_invoice(session, f"C-{n}", f"INV-{n}", due=date(2026, 3, 5))
+    in_flight, most = 0, 0
+    lock = threading.Lock()
+
+    def slow_draft(kind: str, body: dict[str, Any]) -> httpx2.Response:
+        nonlocal in_flight, most
+        facts = body["messages"][-1]["content"]
+        number = next(w.rstrip(":") for w in facts.split() if w.startswith("INV-"))
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        time.sleep(0.2)
+        with lock:
+            in_flight -= 1
+        return completion(
+            json.dumps({"subject": f"Invoice {number}", "body": "x", "facts_cited": []})
+        )
+
+    summary = run(settings, engine, Server(reminder=slow_draft), MONDAY)
+
+    assert (summary.sent, summary.errors) == (6, 0)  # every draft failed verification: templates
+    assert most > 1
+    for row in decisions(session):
+        assert (row.llm_calls, row.prompt_tokens) == (2, 200)  # its own two attempts only

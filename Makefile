@@ -37,6 +37,7 @@ bench: $(STAMP) tools-for-tests
 	$(BIN)/python bench/run_bench.py
 	$(BIN)/python bench/inbox_bench.py
 	$(BIN)/python bench/eval_bench.py
+	$(BIN)/python bench/llm_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .

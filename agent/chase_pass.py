@@ -87,9 +87,11 @@ def run_pass(
     summary = PassSummary(as_of=deps.clock.now(UTC).isoformat(), dry_run=deps.dry_run)
     threads = deps.settings.llm_concurrency if deps.llm is not None else 1
     pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
+    # with threads, a chunk is a whole number of rounds of model calls, so no thread idles
+    size = PREFETCH if pool is None else threads * 4
     try:
-        for start in range(0, len(account_ids), PREFETCH):
-            chunk = account_ids[start : start + PREFETCH]
+        for start in range(0, len(account_ids), size):
+            chunk = account_ids[start : start + size]
             deps.prefetch(chunk)
             if pool is None:
                 finals = [_chase_one(deps, graph, account_id) for account_id in chunk]

@@ -66,10 +66,10 @@ def draft(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     if deps.llm is None:
         written = draft_message(snapshot, decision, today, company)
     else:
-        written, fallback = deps.llm.draft(snapshot, decision, today, company)
+        written, fallback, tone = deps.llm.draft(snapshot, decision, today, company)
         usage = deps.llm.take_usage()
         if fallback:
-            note = replace(decision, reason=f"{decision.reason}; {fallback}")
+            note = replace(decision, tone=tone, reason=f"{decision.reason}; {fallback}")
             return {
                 "draft": _draft_to_state(written),
                 "decision": decision_to_state(note),

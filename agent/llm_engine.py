@@ -34,7 +34,8 @@ from pydantic import BaseModel, Field
 
 from agent.classification import INTENTS, Classification, Intent, QuestionTopic, ReplyText
 from agent.offline_classifier import classify_offline
-from agent.snapshot import AccountSnapshot, Decision
+from agent.policy import allowed_tones
+from agent.snapshot import AccountSnapshot, Decision, Tone
 from agent.verify import verify_draft
 from prompts import PROMPTS_DIR
 from tools import drafting
@@ -77,6 +78,9 @@ class ModelClassification(BaseModel):
 class ModelDraft(BaseModel):
     """What the model is asked to return for a reminder."""
 
+    tone: Tone
+    """One of the tones the policy allows for this message (it says which)."""
+    tone_reason: str = ""
     subject: str
     body: str
     facts_cited: list[str] = Field(default_factory=list)
@@ -158,9 +162,12 @@ class LlmEngine:
 
     def draft(
         self, snapshot: AccountSnapshot, decision: Decision, today: date, company: str
-    ) -> tuple[drafting.Draft, str | None]:
-        """A verified draft, and a note when the offline template replaced the model's."""
+    ) -> tuple[drafting.Draft, str | None, Tone]:
+        """A verified draft, a note for the log (the tone the model chose within the
+        policy's bounds and why, or that the offline template replaced its draft), and the
+        tone the message carries."""
         facts = drafting.facts(snapshot, decision, today)
+        allowed = allowed_tones(decision.stage, decision.tone)  # type: ignore[arg-type]
         language = facts["language"]
         problems: list[str] = []
         for _attempt in range(2):
@@ -172,7 +179,7 @@ class LlmEngine:
                         company=company,
                         language_name=_LANGUAGES.get(language, "English"),
                         stage=decision.stage,
-                        tone=decision.tone,
+                        tones=", ".join(allowed),
                     ),
                 },
                 {"role": "user", "content": _render("draft.user", problems=problems, **facts)},
@@ -191,8 +198,15 @@ class LlmEngine:
                 invoices=tuple(decision.invoices),
             )
             problems = verify_draft(written, snapshot, decision, today) + forbidden(written)
+            chosen = result.parsed.tone
+            if chosen not in allowed:
+                problems.append(f"the tone {chosen} is not one of {', '.join(allowed)}")
             if not problems:
-                return written, None
+                if chosen == decision.tone:
+                    return written, None, chosen
+                why = " ".join(result.parsed.tone_reason.split())[:200]
+                note = f"the model chose the {chosen} tone ({why or 'no reason given'})"
+                return written, note, chosen
         else:
             note = (
                 "the model's draft failed verification twice ("
@@ -201,7 +215,8 @@ class LlmEngine:
             )
         with self._lock:
             self.usage.fallbacks.append(note)
-        return drafting.draft_message(snapshot, decision, today, company), note
+        template = drafting.draft_message(snapshot, decision, today, company)
+        return template, note, decision.tone  # type: ignore[return-value]
 
     def _count(self, result: Any) -> None:
         prompt, completion = result.prompt_tokens or 0, result.completion_tokens or 0

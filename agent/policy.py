@@ -77,6 +77,14 @@ def tone_for(stage: Stage, profile: str) -> Tone:
     return TONES[index]
 
 
+def allowed_tones(stage: Stage, tone: Tone) -> tuple[Tone, ...]:
+    """The tones a writer may choose for a message the policy gave ``tone``: that tone or
+    one step softer, never firmer (and never ``final`` before the final notice)."""
+    index = TONES.index(tone)
+    choices = TONES[max(index - 1, 0) : index + 1]
+    return tuple(t for t in choices if t != "final" or stage == "final_notice")
+
+
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=tz)
 

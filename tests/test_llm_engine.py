@@ -98,6 +98,7 @@ def good_draft(kind: str, body: dict[str, Any]) -> httpx2.Response:
     return completion(
         json.dumps(
             {
+                "tone": "neutral",
                 "subject": "Payment overdue: invoice INV-1042",
                 "body": "Dear Acme Ltd,\n\ninvoice INV-1042 over $1,250.00 was due on March 5, "
                 "2026 and is now 11 days overdue. Please pay it here: "
@@ -124,6 +125,7 @@ def test_a_draft_with_a_wrong_amount_is_never_sent(settings, engine, session, ov
         return completion(
             json.dumps(
                 {
+                    "tone": "neutral",
                     "subject": "Payment overdue: invoice INV-1042",
                     "body": "Invoice INV-1042 over $1,520.00 is overdue; pay "
                     "https://pay.example.com/invoice/INV-1042 or we add a late fee.",
@@ -276,7 +278,9 @@ def test_model_calls_for_several_accounts_run_at_once_and_each_decision_counts_i
         with lock:
             in_flight -= 1
         return completion(
-            json.dumps({"subject": f"Invoice {number}", "body": "x", "facts_cited": []})
+            json.dumps(
+                {"tone": "neutral", "subject": f"Invoice {number}", "body": "x", "facts_cited": []}
+            )
         )
 
     summary = run(settings, engine, Server(reminder=slow_draft), MONDAY)
@@ -285,3 +289,26 @@ def test_model_calls_for_several_accounts_run_at_once_and_each_decision_counts_i
     assert most > 1
     for row in decisions(session):
         assert (row.llm_calls, row.prompt_tokens) == (2, 200)  # its own two attempts only
+
+
+@pytest.mark.parametrize(
+    ("tone", "recorded", "requests"),
+    [("friendly", "friendly", 1), ("firm", "neutral", 2)],
+    ids=["softer-allowed", "firmer-refused"],
+)
+def test_the_model_chooses_a_tone_only_within_the_policys_bounds(
+    settings, engine, session, overdue, tone, recorded, requests
+):
+    def answer(kind: str, body: dict[str, Any]) -> httpx2.Response:
+        reply = json.loads(good_draft(kind, body).json()["choices"][0]["message"]["content"])
+        reply.update(tone=tone, tone_reason="a long-standing customer")
+        return completion(json.dumps(reply))
+
+    server = Server(reminder=answer)
+    run(settings, engine, server, MONDAY)
+    assert "friendly, neutral" in server.requests[0]["messages"][0]["content"]
+    assert len(server.requests) == requests
+    [logged] = decisions(session, account_id="C-1")
+    assert logged.tone == recorded
+    if tone == "friendly":
+        assert "the model chose the friendly tone (a long-standing customer)" in logged.reason

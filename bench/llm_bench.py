@@ -42,7 +42,11 @@ class FakeModel(BaseHTTPRequestHandler):
         facts = body["messages"][-1]["content"]
         lines = [line[2:] for line in facts.splitlines() if line.startswith("- INV-")]
         numbers = [line.split(":", 1)[0] for line in lines]
+        system = body["messages"][0]["content"]
+        tones = system.split("one of: ", 1)[1].split(" (", 1)[0].split(", ")
         draft = {
+            "tone": tones[-1],
+            "tone_reason": "the policy's tone",
             "subject": "Payment overdue: invoice " + ", ".join(numbers),
             "body": "Hello,\n\nthe following is overdue:\n"
             + "\n".join(f"Invoice {line}" for line in lines)

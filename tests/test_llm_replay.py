@@ -70,4 +70,3 @@ def test_a_request_that_was_never_recorded_fails_loudly_instead_of_calling_out(l
     )
     # what needs no model is unaffected
     assert by_id["final-notice-blocked-by-promise"]["passed"]
-

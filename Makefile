@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean tools-for-tests
+.PHONY: demo test bench lint clean tools-for-tests record-llm
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: $(STAMP) tools-for-tests
 	$(BIN)/python bench/inbox_bench.py
 	$(BIN)/python bench/eval_bench.py
 	$(BIN)/python bench/llm_bench.py
+
+# the LLM answers the tests replay, recorded from the local llama.cpp server (~35 min)
+record-llm: $(STAMP)
+	$(BIN)/python -m evals.record_local
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -144,6 +144,9 @@ def send(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     update: dict[str, Any] = {"outcome": {"delivery": delivery.outcome, "message_key": key}}
     if delivery.outcome in ("in_doubt", "failed"):
         update["decision"] = decision_to_state(escalated(decision, delivery.detail))
+    elif delivery.outcome == "blocked":
+        held = replace(decision, action="hold", reason=delivery.detail, next_review=None)
+        update["decision"] = decision_to_state(held)
     elif delivery.outcome == "retry_later":
         retry = replace(
             decision,

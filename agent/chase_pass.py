@@ -8,9 +8,11 @@ failure is logged and retried later; it never stops the pass.
 from __future__ import annotations
 
 import logging
+import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +21,7 @@ from sqlmodel import col, select
 from agent.chase_graph import thread_id
 from agent.clock import to_utc
 from agent.deps import Deps
+from tools import leases
 from tools.tables import Account
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,11 @@ TALLY = {"send": "sent", "wait": "waited", "hold": "held", "escalate": "escalate
 
 def due_accounts(deps: Deps) -> list[str]:
     """Accounts whose next look has come in their own time zone."""
+    return [account_id for account_id, _review in due_listing(deps)]
+
+
+def due_listing(deps: Deps) -> list[tuple[str, datetime]]:
+    """``due_accounts`` with the ``next_review_at`` each was listed with."""
     horizon = to_utc(deps.clock.due_by(LATEST_ZONE))
     with deps.session() as session:
         rows = session.exec(
@@ -74,16 +82,25 @@ def due_accounts(deps: Deps) -> list[str]:
     for account_id, tz, review in rows:
         zone = zones.setdefault(tz, ZoneInfo(tz))
         if review <= deps.clock.due_by(zone):
-            due.append(account_id)
+            due.append((account_id, review))
     return due
 
 
+Stop = Callable[[], bool]
+"""Asked between accounts: True when the pass must end now (the daemon was told to stop)."""
+
+
 def run_pass(
-    deps: Deps, graph: Any, account_ids: list[str], keep_decisions: bool = True
+    deps: Deps,
+    graph: Any,
+    account_ids: list[str],
+    keep_decisions: bool = True,
+    stop: Stop | None = None,
 ) -> PassSummary:
     """Each of ``account_ids`` (see ``due_accounts``) through the chase graph: in turn, or,
     with the LLM engine, up to ``llm_concurrency`` accounts at once (the time goes into
-    waiting for the model)."""
+    waiting for the model). ``stop``: asked between accounts (between chunks with the
+    LLM engine); the account in hand is always finished."""
     summary = PassSummary(as_of=deps.clock.now(UTC).isoformat(), dry_run=deps.dry_run)
     threads = deps.settings.llm_concurrency if deps.llm is not None else 1
     pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
@@ -91,10 +108,17 @@ def run_pass(
     size = PREFETCH if pool is None else threads * 4
     try:
         for start in range(0, len(account_ids), size):
+            if stop is not None and stop():
+                break
             chunk = account_ids[start : start + size]
             deps.prefetch(chunk)
             if pool is None:
-                finals = [_chase_one(deps, graph, account_id) for account_id in chunk]
+                finals = []
+                for account_id in chunk:
+                    if stop is not None and stop():
+                        chunk = chunk[: len(finals)]
+                        break
+                    finals.append(_chase_one(deps, graph, account_id))
             else:
                 finals = list(pool.map(lambda a: _chase_one(deps, graph, a), chunk))
             for account_id, final in zip(chunk, finals, strict=True):
@@ -102,6 +126,37 @@ def run_pass(
     finally:
         if pool is not None:
             pool.shutdown()
+    return summary
+
+
+def run_leased_pass(
+    deps: Deps,
+    graph: Any,
+    worker: str,
+    lease_seconds: float,
+    stop: Stop | None = None,
+    keep_decisions: bool = False,
+) -> PassSummary:
+    """A pass that shares the due accounts with other workers on the same database:
+    each chunk is claimed (``tools.leases``) before it is decided and released after, so
+    no account is decided by two workers at once."""
+    listed = due_listing(deps)
+    summary = PassSummary(as_of=deps.clock.now(UTC).isoformat(), dry_run=deps.dry_run)
+    size = PREFETCH if deps.llm is None else deps.settings.llm_concurrency * 4
+    chunks = [listed[start : start + size] for start in range(0, len(listed), size)]
+    if chunks:  # workers start at different chunks, so they rarely meet
+        offset = zlib.crc32(worker.encode()) % len(chunks)
+        chunks = chunks[offset:] + chunks[:offset]
+    for chunk in chunks:
+        if stop is not None and stop():
+            break
+        mine = leases.claim(deps.engine, worker, chunk, lease_seconds)
+        if not mine:
+            continue
+        try:
+            summary.merge(run_pass(deps, graph, mine, keep_decisions, stop))
+        finally:
+            leases.release(deps.engine, worker, mine)
     return summary
 
 

@@ -27,6 +27,7 @@ from tools.ledger import decisions as query_decisions
 from tools.tables import Account, Contact, DecisionRow, Invoice, Message
 
 PIPED_WIDTH = 140
+HUMAN_ACTIONS = ("flag", "unflag", "resolve", "approve", "reject")
 
 app = typer.Typer(
     help="dunning-agent: chases open invoices and logs every decision it makes.",
@@ -439,6 +440,7 @@ def decision_json(row: DecisionRow) -> dict[str, Any]:
         "engine": row.engine,
         "kind": row.kind,
         "intent": row.intent,
+        "actor": row.actor,
     }
 
 
@@ -447,7 +449,8 @@ def log_cmd(
     account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="From this date on.")] = None,
     action: Annotated[
-        str | None, typer.Option("--action", help="Only send, wait, hold or escalate.")
+        str | None,
+        typer.Option("--action", help="Only send, wait, hold, escalate, or a person's action."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
@@ -457,7 +460,7 @@ def log_cmd(
     ] = False,
 ) -> None:
     """Show the decision log."""
-    actions = ("send", "wait", "hold", "escalate", "pause", "respond", "none")
+    actions = ("send", "wait", "hold", "escalate", "pause", "respond", "none", *HUMAN_ACTIONS)
     if action and action not in actions:
         raise fail(f"--action: {action!r} is not one of {', '.join(actions)}", 2)
     current = settings()
@@ -633,3 +636,8 @@ def demo(
     run_demo(
         directory=directory, days=days, accounts=accounts, seed=seed, start=first, console=console
     )
+
+
+# the human loop and the daemon live in their own modules; importing them registers
+# their commands on ``app``
+from agent import cli_daemon, cli_human  # noqa: E402, F401

@@ -115,6 +115,39 @@ class Settings(BaseSettings):
     workers: int | None = Field(
         None, ge=1, le=64, description="processes sharing a big pass (default: one per core)"
     )
+    daemon_pass_seconds: float = Field(
+        300.0, gt=0, description="dunning daemon: seconds between chase passes"
+    )
+    daemon_http: str | None = Field(
+        None, description="dunning daemon: HOST:PORT for /healthz and /metrics (off when unset)"
+    )
+    worker_id: str | None = Field(
+        None, description="this daemon worker's name in leases (default: host and process id)"
+    )
+    lease_seconds: float = Field(
+        300.0, gt=0, description="a dead worker's accounts go to others after this many seconds"
+    )
+    sent_folder: str | None = Field(
+        None,
+        description="IMAP folder where sent mail lands (e.g. Sent): a message found in "
+        "'sending' after a crash is looked up there by its Message-ID",
+    )
+    sent_folder_append: bool = Field(
+        False, description="the agent files a copy of each sent message in sent_folder itself"
+    )
+    approve_all: bool = Field(False, description="every message waits for a person's approval")
+    approve_stages: list[str] = Field(
+        default_factory=list, description="stages that wait for approval, e.g. final_notice"
+    )
+    approve_amount_over: Decimal | None = Field(
+        None, ge=0, description="messages naming more than this open balance wait for approval"
+    )
+    approve_accounts: list[str] = Field(
+        default_factory=list, description="accounts whose messages wait for approval"
+    )
+    reject_hold_days: int = Field(
+        7, ge=1, description="days a rejected draft's account waits before it is decided again"
+    )
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
 
     @field_validator("default_timezone")
@@ -124,6 +157,16 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("approve_stages")
+    @classmethod
+    def _known_stages(cls, value: list[str]) -> list[str]:
+        from agent.snapshot import STAGES
+
+        unknown = [stage for stage in value if stage not in STAGES]
+        if unknown:
+            raise ValueError(f"unknown stage {unknown[0]!r}: one of {', '.join(STAGES)}")
         return value
 
     @field_validator("smtp_ca_file", "imap_ca_file")

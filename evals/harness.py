@@ -138,7 +138,7 @@ class Bench:
         template.dispose()
         http_client = None
         if record is not None:
-            http_client = recording_client(record)
+            http_client = recording_client(record, keep_existing=True)
         elif replay is not None:
             http_client = replay_client(replay)
         self.llm = open_llm(self.settings, http_client) if engine == "llm" else None

@@ -71,9 +71,9 @@ def dovecot() -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def llama_server() -> Iterator[object]:
-    """A real llama.cpp OpenAI-compatible server with SmolLM2-135M (``llama_server.py``).
+    """A real llama.cpp OpenAI-compatible server with SmolLM2-135M (``evals/local_model.py``).
     Fails (does not skip) when the dev dependencies are missing."""
-    from llama_server import LlamaNotInstalled, LlamaServer
+    from evals.local_model import LlamaNotInstalled, LlamaServer
 
     try:
         server = LlamaServer()

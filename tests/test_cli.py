@@ -25,6 +25,7 @@ LOG_FIELDS = {
     "engine",
     "kind",
     "intent",
+    "actor",
 }
 
 

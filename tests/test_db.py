@@ -47,8 +47,10 @@ def test_a_version_1_ledger_upgrades_step_by_step_and_keeps_its_log(engine, sess
     add_account(session, "C-1")
     add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))
     with engine.begin() as conn:  # turn the fresh database back into schema version 1
-        for table in ("inbound_messages", "inbox_cursors", "instance"):
+        for table in ("inbound_messages", "inbox_cursors", "instance", "approvals"):
             conn.execute(sa.text(f"DROP TABLE {table}"))
+        for table, column in (("accounts", "lease_owner"), ("accounts", "lease_until")):
+            conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         for column in (
             "kind",
             "inbound_id",
@@ -58,6 +60,7 @@ def test_a_version_1_ledger_upgrades_step_by_step_and_keeps_its_log(engine, sess
             "llm_calls",
             "prompt_tokens",
             "completion_tokens",
+            "actor",
         ):
             conn.execute(sa.text(f"ALTER TABLE decisions DROP COLUMN {column}"))
         conn.execute(sa.text("UPDATE schema_version SET version = 1"))
@@ -69,7 +72,7 @@ def test_a_version_1_ledger_upgrades_step_by_step_and_keeps_its_log(engine, sess
             )
         )
 
-    assert db.migrate(engine) == db.SCHEMA_VERSION == 3
+    assert db.migrate(engine) == db.SCHEMA_VERSION == 4
 
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT kind, reason, llm_calls FROM decisions")).one() == (
@@ -78,6 +81,8 @@ def test_a_version_1_ledger_upgrades_step_by_step_and_keeps_its_log(engine, sess
             0,
         )
         assert conn.execute(sa.text("SELECT count(*) FROM inbound_messages")).scalar() == 0
+        assert conn.execute(sa.text("SELECT count(*) FROM approvals")).scalar() == 0
+        assert conn.execute(sa.text("SELECT lease_owner FROM accounts")).scalar() is None
         secret = conn.execute(sa.text("SELECT reply_secret FROM instance")).scalar()
         assert secret and len(secret) == 64
         assert conn.execute(sa.text("SELECT number FROM invoices")).scalar() == "INV-1"

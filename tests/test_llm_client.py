@@ -533,6 +533,21 @@ def test_record_then_replay_gives_the_same_result_without_the_network(tmp_path: 
     assert server.calls == 1
 
 
+def test_an_interrupted_recording_resumes_without_asking_again(tmp_path: Path) -> None:
+    server = FakeServer(gzipped_ok)
+    ask(make_client(RecordingTransport(tmp_path, inner=server.transport())))
+    assert server.calls == 1
+
+    resumed = RecordingTransport(tmp_path, inner=server.transport(), keep_existing=True)
+    again = ask(make_client(resumed))
+    assert server.calls == 1  # answered from the recording
+    assert again.model == "qwen2.5-7b-instruct-q4_k_m"  # as the server answered
+
+    afresh = RecordingTransport(tmp_path, inner=server.transport())
+    ask(make_client(afresh))
+    assert server.calls == 2  # without keep_existing every request goes out
+
+
 def test_replay_follows_a_recorded_auto_mode_switch(tmp_path: Path) -> None:
     def old_llama_cpp(request: httpx2.Request) -> httpx2.Response:
         if json.loads(request.content)["response_format"]["type"] == "json_schema":

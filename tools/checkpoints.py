@@ -1,5 +1,7 @@
 """Where the chase graph's checkpoints live: a SQLite file beside the ledger by
-default (``DUNNING_CHECKPOINT_DB`` to choose another), in memory for dry runs."""
+default (``DUNNING_CHECKPOINT_DB`` to choose another), the ledger's own database on
+PostgreSQL (LangGraph's Postgres checkpointer, so several workers share the threads and
+a pending approval survives any worker), in memory for dry runs."""
 
 from __future__ import annotations
 
@@ -32,6 +34,10 @@ def open_checkpointer(
     if in_memory:
         yield InMemorySaver()
         return
+    if settings.database_url.startswith("postgresql"):
+        with _postgres_saver(settings.database_url, settings.llm_concurrency) as saver:
+            yield saver
+        return
     path = checkpoint_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
@@ -43,3 +49,30 @@ def open_checkpointer(
         yield saver
     finally:
         conn.close()
+
+
+def psycopg_url(url: str) -> str:
+    """The SQLAlchemy URL (``postgresql+psycopg://...``) as libpq takes it."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme.split('+', 1)[0]}{sep}{rest}"
+
+
+@contextmanager
+def _postgres_saver(url: str, threads: int) -> Iterator[BaseCheckpointSaver]:
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    pool = ConnectionPool(
+        psycopg_url(url),
+        min_size=1,
+        max_size=max(2, threads),
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        open=True,
+    )
+    try:
+        saver = PostgresSaver(pool)  # type: ignore[arg-type]
+        saver.setup()
+        yield saver
+    finally:
+        pool.close()

@@ -18,7 +18,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from tools import tables  # noqa: F401  (registers the tables)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 Migration = Callable[[Connection], None]
 
@@ -45,10 +45,20 @@ def _v2_to_v3(conn: Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE decisions ADD COLUMN {column} {kind}"))
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    """The daemon and the human loop: approvals, worker leases, who made a human decision."""
+    tables.ApprovalRow.__table__.create(conn)  # type: ignore[attr-defined]
+    conn.execute(sa.text("ALTER TABLE accounts ADD COLUMN lease_owner VARCHAR"))
+    stamp = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    conn.execute(sa.text(f"ALTER TABLE accounts ADD COLUMN lease_until {stamp}"))
+    conn.execute(sa.text("ALTER TABLE decisions ADD COLUMN actor VARCHAR"))
+
+
 MIGRATIONS: dict[int, Migration] = {
     # version N -> N+1
     1: _v1_to_v2,
     2: _v2_to_v3,
+    3: _v3_to_v4,
 }
 
 

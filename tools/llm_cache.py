@@ -118,17 +118,30 @@ def _request_record(request: httpx2.Request) -> dict[str, Any]:
 
 class RecordingTransport(httpx2.BaseTransport):
     """Forwards every request to ``inner`` (default: a real ``httpx2.HTTPTransport``) and
-    writes each response to ``<directory>/<cache_key>.json``, replacing an older one."""
+    writes each response to ``<directory>/<cache_key>.json``, replacing an older one.
 
-    def __init__(self, directory: str | Path, inner: httpx2.BaseTransport | None = None) -> None:
+    With ``keep_existing``, a request already recorded is answered from the recording
+    and not sent, so an interrupted recording resumes where it stopped."""
+
+    def __init__(
+        self,
+        directory: str | Path,
+        inner: httpx2.BaseTransport | None = None,
+        *,
+        keep_existing: bool = False,
+    ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.inner = inner if inner is not None else httpx2.HTTPTransport()
+        self.keep_existing = keep_existing
+        self._replay = ReplayTransport(self.directory)
         self.recorded: list[str] = []
         self._lock = threading.Lock()
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         key = cache_key(request)
+        if self.keep_existing and (self.directory / f"{key}.json").exists():
+            return self._replay.handle_request(request)
         response = self.inner.handle_request(request)
         try:
             body = response.read()
@@ -212,10 +225,15 @@ class ReplayTransport(httpx2.BaseTransport):
 
 
 def recording_client(
-    directory: str | Path, inner: httpx2.BaseTransport | None = None, **client_kwargs: Any
+    directory: str | Path,
+    inner: httpx2.BaseTransport | None = None,
+    *,
+    keep_existing: bool = False,
+    **client_kwargs: Any,
 ) -> httpx2.Client:
     """An ``httpx2.Client`` that records to ``directory`` (pass it as ``http_client``)."""
-    return httpx2.Client(transport=RecordingTransport(directory, inner), **client_kwargs)
+    transport = RecordingTransport(directory, inner, keep_existing=keep_existing)
+    return httpx2.Client(transport=transport, **client_kwargs)
 
 
 def replay_client(directory: str | Path, **client_kwargs: Any) -> httpx2.Client:

@@ -21,10 +21,10 @@ from sqlalchemy.engine import Engine
 
 from agent.clock import to_utc
 from tools.mail import compose, make_message_id
-from tools.tables import Message
+from tools.tables import Account, Message
 from tools.transports import PermanentSendError, TransientSendError, Transport
 
-Outcome = Literal["sent", "already_sent", "in_doubt", "failed", "retry_later"]
+Outcome = Literal["sent", "already_sent", "in_doubt", "failed", "retry_later", "blocked"]
 
 
 def message_key(account_id: str, stage: str, invoices: tuple[str, ...], day: date) -> str:
@@ -54,6 +54,14 @@ _CLAIM = (
     .where(Message.key == sa.bindparam("k"), Message.state == "queued")
     .values(state="sending", attempts=Message.attempts + 1)
 )
+_FLAGGED = sa.select(Account.human_flagged, Account.flag_reason).where(
+    Account.id == sa.bindparam("a")
+)
+_CANCEL = (
+    sa.update(Message)
+    .where(Message.key == sa.bindparam("k"), Message.state == "queued")
+    .values(state="cancelled", error=sa.bindparam("why"))
+)
 _SETTLE = (
     sa.update(Message)
     .where(Message.key == sa.bindparam("k"))
@@ -66,10 +74,17 @@ def send_once(
 ) -> Delivery:
     """Send the outbox row ``row`` (the columns of ``Message``) exactly once as far as the
     transport allows: the row is claimed (``sending``) and committed before the transport
-    is called, and settled (``sent``, ``failed`` or back to ``queued``) after."""
+    is called, and settled (``sent``, ``failed`` or back to ``queued``) after. Nothing is
+    claimed for an account a person has flagged (``blocked``)."""
     key = row["key"]
     with engine.begin() as conn:
         existing = conn.execute(_BY_KEY, {"k": key}).first()
+        flag = conn.execute(_FLAGGED, {"a": row["account_id"]}).first()
+        unsent = existing is None or existing.state not in ("sent", "sending")
+        if flag is not None and flag.human_flagged and unsent:
+            why = f"a person flagged the account ({flag.flag_reason}); not sent"
+            conn.execute(_CANCEL, {"k": key, "why": why})
+            return Delivery("blocked", why)
         if existing is None:
             conn.execute(
                 _CANCEL_STALE, {"a": row["account_id"], "k": key, "why": f"replaced by {key}"}

@@ -65,6 +65,10 @@ class Account(SQLModel, table=True):
     next_review_at: datetime | None = Field(default=None, index=True)
     created_at: datetime
     updated_at: datetime
+    lease_owner: str | None = None
+    """The daemon worker working on the account now (see ``tools.leases``)."""
+    lease_until: datetime | None = None
+    """When that worker's claim lapses if it has not finished (it died)."""
 
 
 class Contact(SQLModel, table=True):
@@ -213,6 +217,8 @@ class DecisionRow(SQLModel, table=True):
     llm_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    actor: str | None = None
+    """Who made a ``human`` decision (a person's name, from ``--by`` or the login)."""
 
 
 class InboundMessage(SQLModel, table=True):
@@ -263,3 +269,30 @@ class Instance(SQLModel, table=True):
     __tablename__ = "instance"
     id: int = Field(default=1, primary_key=True)
     reply_secret: str
+
+
+class ApprovalRow(SQLModel, table=True):
+    """A drafted message waiting for a person (the chase thread is interrupted on it)."""
+
+    __tablename__ = "approvals"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=64)
+    """Fixed by the account, stage, invoices and draft: a resumed run finds its row."""
+    account_id: str = Field(foreign_key="accounts.id", index=True)
+    stage: str
+    tone: str
+    invoices: list[str] = json_list()
+    to_addrs: list[str] = json_list()
+    subject: str
+    body: str
+    language: str = "en"
+    why: str
+    """Which approval rule asked for a person."""
+    decision_reason: str
+    status: str = Field(default="pending", index=True)
+    """pending, approved, rejected, superseded (a reply or a change of the ledger came)."""
+    requested_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    note: str | None = None
+    edited: bool = False

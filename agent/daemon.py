@@ -193,7 +193,12 @@ def _pass(
     counts.pop("as_of", None)
     log.info(
         "pass done",
-        extra={**counts, "seconds": round(time.monotonic() - started, 3), "as_of": summary.as_of},
+        extra={
+            **counts,
+            "worker": options.worker,
+            "seconds": round(time.monotonic() - started, 3),
+            "as_of": summary.as_of,
+        },
     )
     summary.decisions.clear()
     return summary

@@ -84,3 +84,37 @@ def llama_server() -> Iterator[object]:
             yield server
         return
     pytest.fail(missing, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[object]:
+    """A real PostgreSQL server (``postgres_server.PostgresServer``) for the whole session;
+    each test makes its own database with ``postgres.create_database(name)``. Fails (does
+    not skip) when the server binaries are missing."""
+    from postgres_server import PostgresNotInstalled, PostgresServer
+
+    try:
+        server = PostgresServer()
+    except PostgresNotInstalled as exc:
+        missing = str(exc)
+    else:
+        with server:
+            yield server
+        return
+    pytest.fail(missing, pytrace=False)
+
+
+@pytest.fixture
+def pg_settings(postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request) -> Settings:
+    """Settings like ``settings``, on a fresh PostgreSQL database of its own."""
+    for name in list(__import__("os").environ):
+        if name.startswith("DUNNING_"):
+            monkeypatch.delenv(name)
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50].lower()
+    return load_settings(
+        database_url=postgres.create_database(name),
+        outbox_dir=tmp_path / "outbox",
+        inbox_dir=tmp_path / "inbox",
+        from_address="ar@vendor.example",
+        company_name="Vendor Ltd",
+    )

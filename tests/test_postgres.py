@@ -25,6 +25,7 @@ from tools.seed import seed_ledger
 
 DUNNING = str(Path(sys.executable).with_name("dunning"))
 AS_OF = "2026-03-10"
+SEEDED = datetime(2026, 3, 9, tzinfo=UTC)
 runner = CliRunner()
 
 

@@ -71,21 +71,78 @@ def test_running_the_same_day_twice_sends_nothing_twice(settings, engine, sessio
     assert len(session.exec(select(Message)).all()) == 1
 
 
-def test_a_message_left_in_sending_is_not_sent_again(settings, engine, session):
-    add_account(session, "C-1")
-    add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))
-    # a crash between "sending" and "sent": the row is there, the mail may be out
+def _left_in_sending(session) -> Message:
+    """A crash between "sending" and "sent": the row is there, the mail may be out."""
+    from tools.mail import make_message_id
+
     stuck = add_sent(session, "C-1", "first_overdue", ["INV-1"], TODAY)
     stuck.state = "sending"
+    stuck.message_id = make_message_id(stuck.key, "vendor.example")  # as the outbox makes it
     session.add(stuck)
     session.commit()
+    return stuck
+
+
+def test_a_message_left_in_sending_over_smtp_goes_to_a_person(
+    settings, engine, session, smtp_server
+):
+    from tools.transports import SmtpTransport
+
+    add_account(session, "C-1")
+    add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))
+    _left_in_sending(session)
+    smtp_server.reset()
+
+    transport = SmtpTransport(smtp_server.host, smtp_server.port, tls="none")
+    summary = run(settings, engine, transport=transport)
+
+    assert (summary.sent, summary.escalated) == (0, 1)
+    assert smtp_server.messages == []  # SMTP cannot tell whether it left: not re-sent
+    [logged] = decisions(session)
+    assert logged.action == "escalate" and "not re-sent" in logged.reason
+
+
+def test_a_message_left_in_sending_that_never_reached_the_maildir_is_sent_once(
+    settings, engine, session
+):
+    add_account(session, "C-1")
+    add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))
+    stuck = _left_in_sending(session)
 
     summary = run(settings, engine)
 
-    assert (summary.sent, summary.escalated) == (0, 1)
-    assert outbox_messages(settings) == []
+    assert (summary.sent, summary.escalated) == (1, 0)
+    [mail] = outbox_messages(settings)
+    assert mail["Message-ID"] == stuck.message_id
+    session.refresh(stuck)
+    assert (stuck.state, stuck.attempts) == ("sent", 1)
+
+
+def test_a_message_left_in_sending_that_reached_the_maildir_is_not_written_again(
+    settings, engine, session
+):
+    from email.message import EmailMessage
+
+    from tools.transports import MaildirTransport
+
+    add_account(session, "C-1")
+    add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))
+    stuck = _left_in_sending(session)
+    earlier = EmailMessage()
+    earlier["Message-ID"] = stuck.message_id
+    earlier["Subject"] = "the copy that went out before the crash"
+    earlier.set_content("x")
+    MaildirTransport(settings.outbox_dir).send(earlier)
+
+    summary = run(settings, engine)
+
+    assert (summary.sent, summary.escalated) == (1, 0)
+    [mail] = outbox_messages(settings)
+    assert mail["Subject"] == "the copy that went out before the crash"
+    session.refresh(stuck)
+    assert stuck.state == "sent"
     [logged] = decisions(session)
-    assert logged.action == "escalate" and "not re-sent" in logged.reason
+    assert logged.action == "send" and logged.message_key == stuck.key
 
 
 def test_dry_run_decides_and_drafts_but_writes_nothing(settings, engine, session):

@@ -778,3 +778,10 @@ def inbox_from_settings(settings: Settings, cursor_store: CursorStore) -> Inbox:
     if settings.imap_host:
         return ImapInbox.from_settings(settings, cursor_store)
     return MaildirInbox(settings.inbox_dir, batch_size=settings.imap_batch)
+
+
+def imap_connector(settings: Settings) -> Callable[[], IMAPClient]:
+    """A function that opens a new logged-in IMAP connection with the ``imap_*`` settings
+    (the outbox's Sent-folder check uses it); errors name the missing setting."""
+    inbox = ImapInbox.from_settings(settings, MemoryCursorStore())
+    return inbox._connect

@@ -4,7 +4,9 @@ newer message for the account replaces one never sent).
 
 The key is fixed by (account, stage, invoices, local day), so running the same day
 twice finds the row and sends nothing twice. A row left in ``sending`` (a crash
-mid-send) is never re-sent blindly: ``send_once`` reports it for a person.
+mid-send) is never re-sent blindly: the transport is asked whether it left (the Maildir
+knows; SMTP with a Sent folder looks there by Message-ID); when it cannot tell,
+``send_once`` reports it for a person.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from sqlalchemy.engine import Engine
 from agent.clock import to_utc
 from tools.mail import compose, make_message_id
 from tools.tables import Account, Message
-from tools.transports import PermanentSendError, TransientSendError, Transport
+from tools.transports import (
+    InDoubtSendError,
+    PermanentSendError,
+    TransientSendError,
+    Transport,
+    was_sent,
+)
 
 Outcome = Literal["sent", "already_sent", "in_doubt", "failed", "retry_later", "blocked"]
 
@@ -62,6 +70,11 @@ _CANCEL = (
     .where(Message.key == sa.bindparam("k"), Message.state == "queued")
     .values(state="cancelled", error=sa.bindparam("why"))
 )
+_RECLAIM = (
+    sa.update(Message)
+    .where(Message.key == sa.bindparam("k"), Message.state == "sending")
+    .values(attempts=Message.attempts + 1)
+)
 _SETTLE = (
     sa.update(Message)
     .where(Message.key == sa.bindparam("k"))
@@ -93,11 +106,20 @@ def send_once(
         elif existing.state == "sent":
             return Delivery("already_sent", f"already sent at {existing.sent_at}")
         elif existing.state == "sending":
-            return Delivery(
-                "in_doubt",
-                f"message {existing.message_id} was being sent when a run stopped; "
-                "not re-sent without a person checking",
-            )
+            # a run stopped mid-send: ask where the message would be, never re-send blindly
+            seen = was_sent(transport, existing.message_id)
+            if seen == "sent":
+                conn.execute(_SETTLE, {"k": key, "state": "sent", "error": None, "at": to_utc(now)})
+                return Delivery(
+                    "already_sent", f"{existing.message_id} was sent before a run stopped"
+                )
+            if seen == "unknown" or conn.execute(_RECLAIM, {"k": key}).rowcount != 1:
+                return Delivery(
+                    "in_doubt",
+                    f"message {existing.message_id} was being sent when a run stopped and "
+                    f"{transport.name} cannot tell whether it left; not re-sent without a "
+                    "person checking",
+                )
         elif existing.state != "queued" or conn.execute(_CLAIM, {"k": key}).rowcount != 1:
             return Delivery("failed", f"message {existing.message_id} is {existing.state}")
     try:
@@ -108,6 +130,8 @@ def send_once(
     except TransientSendError as exc:
         _settle(engine, key, "queued", str(exc), None)
         return Delivery("retry_later", f"the mail server is unavailable: {exc}")
+    except InDoubtSendError as exc:  # stays in ``sending``: the next run asks was_sent
+        return Delivery("in_doubt", str(exc))
     _settle(engine, key, "sent", None, to_utc(now))
     return Delivery("sent", receipt)
 

@@ -7,14 +7,20 @@ and, once the attempts are spent, raised as ``TransientSendError``; a 5xx reply 
 
 Delivery to several recipients is all-or-nothing: if the server refuses any recipient the
 transaction is abandoned before DATA, so a retry cannot send a second copy to the others.
-A failure after the message data went out (e.g. the connection drops while waiting for the
-final reply) is indistinguishable from a failure before it; the retry then may deliver a
-second copy with the same ``Message-ID``.
+A connection lost after the message data started to go out (e.g. while waiting for the
+final reply) may or may not have delivered it: that raises ``InDoubtSendError`` and is
+never retried, so the outbox leaves the message for the Sent-folder check or a person.
+
+``was_sent(message_id)`` answers, after a crash, whether a message left: the Maildir knows
+(``"sent"`` or ``"not_sent"``); SMTP alone cannot tell (``"unknown"``); ``FilingTransport``
+looks in the mailbox's Sent folder over IMAP (``"sent"`` when it is there, else ``"unknown"``:
+a missing copy is no proof).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import io
@@ -23,12 +29,15 @@ import os
 import smtplib
 import ssl
 import uuid
+from collections.abc import Callable
 from email.generator import BytesGenerator
 from email.message import EmailMessage, Message
 from email.utils import getaddresses
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
 from tenacity import (
     Retrying,
     before_sleep_log,
@@ -41,6 +50,8 @@ if TYPE_CHECKING:
     from agent.config import Settings
 
 __all__ = [
+    "FilingTransport",
+    "InDoubtSendError",
     "MaildirTransport",
     "PermanentSendError",
     "SmtpTransport",
@@ -66,6 +77,21 @@ class PermanentSendError(Exception):
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class InDoubtSendError(Exception):
+    """The connection was lost after the message data went out: it may have been delivered.
+    Never retried blindly."""
+
+
+SentState = Literal["sent", "not_sent", "unknown"]
+
+
+def was_sent(transport: object, message_id: str) -> SentState:
+    """Whether ``transport`` delivered ``message_id`` (for a message a crash left in
+    ``sending``); ``"unknown"`` when the transport cannot tell."""
+    check = getattr(transport, "was_sent", None)
+    return check(message_id) if check is not None else "unknown"
 
 
 @runtime_checkable
@@ -117,6 +143,15 @@ class MaildirTransport:
             tmp.unlink(missing_ok=True)
             raise
         return str(target)
+
+    def was_sent(self, message_id: str) -> SentState:
+        filename = _maildir_name(message_id)
+        if (self.directory / "new" / filename).exists():
+            return "sent"
+        for existing in (self.directory / "cur").glob(f"{_glob_escape(filename)}*"):
+            if existing.name == filename or existing.name.startswith(filename + ":"):
+                return "sent"
+        return "not_sent"  # written under tmp/ and renamed: there is no half-sent message
 
 
 _NAME_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+@")
@@ -216,6 +251,7 @@ class SmtpTransport:
         context = self._ssl_context() if self.tls != "none" else None
         smtp: smtplib.SMTP | None = None
         clean_exit = False
+        data_started = False
         try:
             # Connecting in the constructor: smtplib takes the TLS server name from there.
             if self.tls == "ssl":
@@ -238,6 +274,7 @@ class SmtpTransport:
                     refused[rcpt] = (code, reply)
             if refused:
                 raise smtplib.SMTPRecipientsRefused(refused)
+            data_started = True
             code, reply = smtp.data(data)  # raises on a bad DATA reply, not on a bad final one
             if code != 250:
                 raise smtplib.SMTPDataError(code, reply)
@@ -250,6 +287,11 @@ class SmtpTransport:
             clean_exit = True
             raise self._classify(exc) from exc
         except OSError as exc:  # includes SMTPException, ssl and socket errors
+            if data_started:
+                raise InDoubtSendError(
+                    f"SMTP {self.host}:{self.port}: connection lost after the message data "
+                    f"went out ({type(exc).__name__}: {exc}); it may have been delivered"
+                ) from exc
             raise self._classify(exc) from exc
         finally:
             if smtp is not None:
@@ -358,14 +400,84 @@ def _flatten(message: Message, *, linesep: str) -> bytes:
         return buffer.getvalue()
 
 
+# --------------------------------------------------------------------------- Sent folder
+
+
+class FilingTransport:
+    """``inner`` (SMTP) plus the mailbox's Sent folder over IMAP: looked up by Message-ID
+    after a crash, and, with ``append``, given a copy of each message once it is sent
+    (for servers that do not file submitted mail themselves)."""
+
+    def __init__(
+        self,
+        inner: Transport,
+        connect: Callable[[], IMAPClient],
+        folder: str,
+        *,
+        append: bool = False,
+    ) -> None:
+        self.inner = inner
+        self.name = f"{inner.name}+sent-folder"
+        self.connect = connect
+        self.folder = folder
+        self.append = append
+
+    def send(self, message: EmailMessage) -> str:
+        receipt = self.inner.send(message)
+        if self.append:
+            try:
+                client = self.connect()
+                try:
+                    if not client.folder_exists(self.folder):
+                        client.create_folder(self.folder)
+                    client.append(self.folder, _flatten(message, linesep="\r\n"), flags=[b"\\Seen"])
+                finally:
+                    _close_imap(client)
+            except (OSError, IMAPClientError) as exc:  # it was sent: only the copy is missing
+                log.warning(
+                    "sent %s, but could not file it in %s: %s",
+                    message["Message-ID"],
+                    self.folder,
+                    exc,
+                )
+        return receipt
+
+    def was_sent(self, message_id: str) -> SentState:
+        try:
+            client = self.connect()
+        except (OSError, IMAPClientError) as exc:
+            log.warning("Sent folder %s unreachable: %s", self.folder, exc)
+            return "unknown"
+        try:
+            if not client.folder_exists(self.folder):
+                return "unknown"
+            client.select_folder(self.folder, readonly=True)
+            found = client.search(["HEADER", "Message-ID", message_id])
+            return "sent" if found else "unknown"
+        except (OSError, IMAPClientError) as exc:
+            log.warning("Sent folder %s: search failed: %s", self.folder, exc)
+            return "unknown"
+        finally:
+            _close_imap(client)
+
+
+def _close_imap(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except (OSError, IMAPClientError):
+        with contextlib.suppress(OSError):
+            client.shutdown()
+
+
 # --------------------------------------------------------------------------- settings
 
 
 def transport_from_settings(settings: Settings) -> Transport:
-    """SMTP when ``settings.smtp_host`` is set, else a Maildir at ``settings.outbox_dir``."""
+    """SMTP when ``settings.smtp_host`` is set, else a Maildir at ``settings.outbox_dir``;
+    with ``sent_folder`` (and an IMAP host) SMTP is wrapped in ``FilingTransport``."""
     if settings.smtp_host:
         password = settings.smtp_password
-        return SmtpTransport(
+        smtp = SmtpTransport(
             settings.smtp_host,
             settings.smtp_port,
             user=settings.smtp_user,
@@ -375,4 +487,14 @@ def transport_from_settings(settings: Settings) -> Transport:
             attempts=settings.smtp_retries,
             ca_file=settings.smtp_ca_file,
         )
+        if settings.sent_folder and settings.imap_host:
+            from tools.inbox import imap_connector
+
+            return FilingTransport(
+                smtp,
+                imap_connector(settings),
+                settings.sent_folder,
+                append=settings.sent_folder_append,
+            )
+        return smtp
     return MaildirTransport(settings.outbox_dir)

@@ -70,3 +70,23 @@ def test_a_request_that_was_never_recorded_fails_loudly_instead_of_calling_out(l
     )
     # what needs no model is unaffected
     assert by_id["final-notice-blocked-by-promise"]["passed"]
+
+
+def test_the_whole_case_set_replays_through_the_llm_path_without_a_critical_violation(
+    llm_env,
+):
+    cases = Path(__file__).parents[1] / "evals" / "cases"
+    recording = Path(__file__).parents[1] / "evals" / "recordings" / "smollm2-135m"
+    result = runner.invoke(
+        app, ["eval", str(cases), "--engine", "llm", "--replay", str(recording), "--json"]
+    )
+    data = json.loads(result.stdout)
+    missing = [
+        c["id"]
+        for c in data["cases"]
+        if "ReplayMissError" in c["reason"] or c["reason"].startswith("no decision was made")
+    ]
+    assert not missing, f"no recorded answer for {missing}: record again (see the README)"
+    assert data["summary"]["critical_violations"] == 0
+    assert result.exit_code == 0
+    assert any(c["engine"].startswith("llm:") for c in data["cases"])

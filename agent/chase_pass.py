@@ -44,12 +44,15 @@ class PassSummary:
     held: int = 0
     escalated: int = 0
     deferred: int = 0
+    awaiting_approval: int = 0
+    """Drafts stored for a person (their threads are interrupted); not counted as sent."""
     errors: int = 0
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
     def merge(self, other: PassSummary) -> None:
         """Add a worker's part of the pass to this one."""
-        for name in ("accounts_looked_at", *TALLY.values(), "deferred", "errors"):
+        names = ("accounts_looked_at", *TALLY.values(), "deferred", "awaiting_approval", "errors")
+        for name in names:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.decisions.extend(other.decisions)
 
@@ -183,6 +186,10 @@ def _tally(summary: PassSummary, account_id: str, final: dict[str, Any] | None, 
         return
     decision = final.get("decision") or {}
     action = decision.get("action", "wait")
+    waiting = bool(final.get("__interrupt__"))
+    if waiting:  # a draft waits for a person: it is not sent (yet)
+        summary.awaiting_approval += 1
+        action = "hold"
     setattr(summary, TALLY[action], getattr(summary, TALLY[action]) + 1)
     if decision.get("deferred"):
         summary.deferred += 1
@@ -194,7 +201,9 @@ def _tally(summary: PassSummary, account_id: str, final: dict[str, Any] | None, 
                 **{k: decision.get(k) for k in ("action", "stage", "tone", "invoices")},
                 "reason": decision.get("reason"),
                 "subject": draft.get("subject") if action == "send" else None,
-                "delivery": (final.get("outcome") or {}).get("delivery"),
+                "delivery": "awaiting_approval"
+                if waiting
+                else (final.get("outcome") or {}).get("delivery"),
                 "deferred": bool(decision.get("deferred")),
             }
         )

@@ -7,6 +7,7 @@ the drafts waiting for approval. Every action is logged with who (``--by``, else
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -101,3 +102,80 @@ def resolve(
         "decided afresh at the next pass",
         highlight=False,
     )
+
+
+@app.command()
+def approvals(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False,
+) -> None:
+    """The drafts waiting for a person's approval, with the reason they wait."""
+    from tools.approvals import pending, to_json
+
+    rows = pending(engine_for(settings()))
+    if as_json:
+        print(json.dumps([to_json(row) for row in rows], indent=2))
+        return
+    for row in rows:
+        console.rule(f"approval {row.id} · {row.account_id} · {row.stage} ({row.tone})")
+        console.print(f"why it waits: {row.why}", highlight=False)
+        console.print(f"to: {', '.join(row.to_addrs)}", highlight=False)
+        console.print(f"Subject: {row.subject}\n\n{row.body}", highlight=False, markup=False)
+    console.print(f"{len(rows)} draft(s) waiting for approval")
+
+
+def _answer(approval_id: int, as_of: str | None, **kwargs: object) -> dict:
+    from agent.approval_answers import answer
+    from agent.runtime import open_runtime
+
+    current = settings()
+    engine = engine_for(current)
+    with open_runtime(current, clock=clock_from(as_of, current), engine=engine) as runtime:
+        try:
+            return answer(runtime, approval_id, **kwargs)  # type: ignore[arg-type]
+        except HumanActionError as exc:
+            raise fail(str(exc)) from None
+
+
+@app.command()
+def approve(
+    approval_id: Annotated[int, typer.Argument(metavar="ID")],
+    edit: Annotated[
+        Path | None,
+        typer.Option("--edit", help="Send this text instead (optional 'Subject:' first line)."),
+    ] = None,
+    by: By = None,
+    as_of: AsOf = None,
+) -> None:
+    """Send a waiting draft (an edited one is verified like any other first)."""
+    from agent.approval_answers import read_edit
+    from tools.approvals import by_id
+
+    edited = None
+    if edit is not None:
+        row = by_id(engine_for(settings()), approval_id)
+        try:
+            edited = read_edit(edit, row.subject if row else "")
+        except HumanActionError as exc:
+            raise fail(str(exc), 2) from None
+    final = _answer(approval_id, as_of, verdict="approve", by=operator(by), edit=edited)
+    decision = final.get("decision") or {}
+    delivery = (final.get("outcome") or {}).get("delivery")
+    if decision.get("action") == "send" and delivery in ("sent", "already_sent"):
+        console.print(f"approval {approval_id}: sent", highlight=False)
+        return
+    console.print(f"approval {approval_id}: not sent — {decision.get('reason')}", highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def reject(
+    approval_id: Annotated[int, typer.Argument(metavar="ID")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it must not go out.")],
+    by: By = None,
+    as_of: AsOf = None,
+) -> None:
+    """Drop a waiting draft; the account is decided again after reject_hold_days."""
+    if not reason.strip():
+        raise fail("a rejection needs a reason (--reason)", 2)
+    _answer(approval_id, as_of, verdict="reject", by=operator(by), reason=reason)
+    console.print(f"approval {approval_id}: rejected, nothing sent", highlight=False)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from agent.approval_policy import ApprovalRules
 from agent.classification import Classification, ReplyText
 from agent.clock import Clock
 from agent.config import Settings
@@ -41,6 +42,8 @@ class Deps:
     """Reads a reply; ``None``: the offline rules (or the LLM engine's, when one is set)."""
     llm: LlmEngine | None = None
     """The LLM engine when an endpoint is configured; ``None``: offline rules and templates."""
+    approvals: ApprovalRules = field(default_factory=ApprovalRules)
+    """Which drafts wait for a person (from the ``approve_*`` settings)."""
     _snapshots: dict[str, AccountSnapshot] = field(default_factory=dict, repr=False)
     _prefetched: set[str] = field(default_factory=set, repr=False)
     _reply_secret: str | None = field(default=None, repr=False)

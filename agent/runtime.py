@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from agent import verify
+from agent.approval_policy import ApprovalRules
 from agent.chase_graph import build_chase_graph
 from agent.chase_pass import PassSummary, due_accounts, run_pass
 from agent.clock import Clock, SystemClock
@@ -212,6 +213,7 @@ def open_runtime(
             dry_run=dry_run,
             engine_name="llm" if llm is not None else settings.engine,
             llm=llm,
+            approvals=ApprovalRules.from_settings(settings),
         )
         yield Runtime(
             deps=deps,

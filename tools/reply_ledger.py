@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from agent.clock import to_utc
 from agent.reply_policy import ReplyDecision
+from tools.human_ledger import supersede_approvals
 from tools.tables import (
     Account,
     Contact,
@@ -172,6 +173,8 @@ def record_reply(
                 "invoices": list(decision.invoices),
             },
         )
+    if supersede_approvals(conn, account_id, f"superseded by the customer's reply {source}", at):
+        notes.append("the draft waiting for approval was dropped")
     reason = decision.reason + ("; " + "; ".join(notes) if notes else "")
     conn.execute(
         sa.insert(DecisionRow),

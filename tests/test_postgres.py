@@ -22,6 +22,7 @@ from agent.clock import parse_as_of
 from agent.runtime import open_runtime
 from tools.db import make_engine, migrate
 from tools.seed import seed_ledger
+from tools.tables import Account
 
 DUNNING = str(Path(sys.executable).with_name("dunning"))
 AS_OF = "2026-03-10"
@@ -123,3 +124,34 @@ def test_workers_on_one_database_decide_each_due_account_exactly_once(pg_setting
     ]
     assert sum(p["accounts_looked_at"] for p in passes) == len(due)
     assert len({p["worker"] for p in passes if p["accounts_looked_at"]}) >= 2
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_dead_workers_accounts_go_to_another_after_the_lease_times_out(
+    database, settings, pg_settings
+):
+    import time
+
+    from tools import leases
+
+    chosen = settings if database == "sqlite" else pg_settings
+    engine = make_engine(chosen.database_url)
+    migrate(engine)
+    seed_ledger(engine, accounts=5, seed=2, as_of=date(2026, 3, 10), now=SEEDED)
+    with engine.connect() as conn:  # as the pass lists them
+        listed = [tuple(r) for r in conn.execute(sa.select(Account.id, Account.next_review_at))]
+
+    assert sorted(leases.claim(engine, "a", listed, lease_seconds=1.0)) == sorted(
+        a for a, _ in listed
+    )
+    # worker a dies holding them: b gets nothing while the lease runs
+    assert leases.claim(engine, "b", listed, lease_seconds=30) == []
+    time.sleep(1.2)
+    assert len(leases.claim(engine, "b", listed, lease_seconds=30)) == len(listed)
+    # an account decided since it was listed is not redone
+    leases.release(engine, "b", [a for a, _ in listed])
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE accounts SET next_review_at = NULL WHERE id = :a"), {"a": listed[0][0]}
+        )
+    assert listed[0][0] not in leases.claim(engine, "c", listed, lease_seconds=30)

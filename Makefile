@@ -46,6 +46,7 @@ bench: $(STAMP) tools-for-tests
 	$(BIN)/python bench/inbox_bench.py
 	$(BIN)/python bench/eval_bench.py
 	$(BIN)/python bench/llm_bench.py
+	$(BIN)/python bench/workers_bench.py
 
 # the LLM answers the tests replay, recorded from the local llama.cpp server (~35 min)
 record-llm: $(STAMP)

@@ -15,6 +15,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.config import Settings
+from tools.db import CHECKPOINT_LOCK, take_lock
 
 
 def checkpoint_path(settings: Settings) -> Path:
@@ -72,7 +73,17 @@ def _postgres_saver(url: str, threads: int) -> Iterator[BaseCheckpointSaver]:
     )
     try:
         saver = PostgresSaver(pool)  # type: ignore[arg-type]
-        saver.setup()
+        with pool.connection() as conn:  # workers starting together set up one by one
+
+            def attempt() -> bool:
+                row = conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (CHECKPOINT_LOCK,))
+                return bool(row.fetchone()["ok"])  # type: ignore[index]
+
+            take_lock(attempt)
+            try:
+                saver.setup()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_LOCK,))
         yield saver
     finally:
         pool.close()

@@ -9,6 +9,7 @@ refused.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -21,6 +22,10 @@ from tools import tables  # noqa: F401  (registers the tables)
 SCHEMA_VERSION = 4
 
 Migration = Callable[[Connection], None]
+SCHEMA_LOCK = 0x64756E6E
+"""PostgreSQL advisory lock key held while the schema is made or upgraded."""
+CHECKPOINT_LOCK = 0x64756E6F
+"""... and while LangGraph's checkpoint tables are."""
 
 
 def _v1_to_v2(conn: Connection) -> None:
@@ -95,6 +100,31 @@ def current_version(conn: Connection) -> int | None:
 def migrate(engine: Engine, target: int | None = None) -> int:
     """Create or upgrade the schema; returns the version now in place."""
     target = SCHEMA_VERSION if target is None else target
+    if engine.dialect.name == "postgresql":  # workers starting together migrate one by one
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock:
+            take_lock(lambda: bool(lock.execute(_TRY_LOCK, {"k": SCHEMA_LOCK}).scalar()))
+            try:
+                return _migrate(engine, target)
+            finally:
+                lock.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": SCHEMA_LOCK})
+    return _migrate(engine, target)
+
+
+_TRY_LOCK = sa.text("SELECT pg_try_advisory_lock(:k)")
+
+
+def take_lock(attempt: Callable[[], bool], timeout: float = 300.0) -> None:
+    """Poll a PostgreSQL advisory lock rather than wait on it in a statement: a session
+    blocked inside a statement would hold up another worker's ``CREATE INDEX
+    CONCURRENTLY`` (LangGraph's checkpoint setup), which waits for every open statement."""
+    deadline = time.monotonic() + timeout
+    while not attempt():
+        if time.monotonic() > deadline:
+            raise SchemaError("another process has held the schema lock for 5 minutes")
+        time.sleep(0.05)
+
+
+def _migrate(engine: Engine, target: int) -> int:
     with engine.begin() as conn:
         version = current_version(conn)
         if version is None:

@@ -18,8 +18,8 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
@@ -80,6 +80,8 @@ class Shutdown:
     def __init__(self) -> None:
         self.requested = False
         self.signal: str | None = None
+        self.cut_short = False
+        """A wait was interrupted (an IMAP IDLE may be left open: close without LOGOUT)."""
         self._waiting = False
 
     def install(self) -> None:
@@ -96,16 +98,14 @@ class Shutdown:
     def __call__(self) -> bool:
         return self.requested
 
-    @contextmanager
-    def waiting(self) -> Iterator[None]:
-        """The block may be cut short by a signal (it is only ever waiting)."""
-        if self.requested:
-            return
-        self._waiting = True
+    def wait(self, block: Callable[[float], object], seconds: float) -> None:
+        """Run ``block(seconds)`` (a wait) unless a stop was asked; a signal cuts it short."""
+        self._waiting = True  # before the check: a signal from here on raises _Wake
         try:
-            yield
+            if not self.requested:
+                block(seconds)
         except _Wake:
-            pass
+            self.cut_short = True
         finally:
             self._waiting = False
 
@@ -161,15 +161,14 @@ def run_daemon(runtime: Runtime, options: DaemonOptions, shutdown: Shutdown) -> 
             if options.until_idle and looked_at == 0 and new_mail == 0:
                 break
             remaining = max(0.0, next_pass - time.monotonic())
-            with shutdown.waiting():
-                if inbox is not None:
-                    inbox.wait(remaining)
-                else:
-                    time.sleep(remaining)
+            shutdown.wait(inbox.wait if inbox is not None else time.sleep, remaining)
     finally:
         if inbox is not None:
             with suppress(Exception):
-                inbox.close()
+                if shutdown.cut_short and hasattr(inbox, "abort"):
+                    inbox.abort()
+                else:
+                    inbox.close()
         if server is not None:
             server.__exit__(None, None, None)
     log.info("daemon stopped", extra={"worker": options.worker, "signal": shutdown.signal})

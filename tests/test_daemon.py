@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -102,3 +102,70 @@ def test_sigterm_stops_it_cleanly_and_the_endpoint_reports(daemon_env, session, 
     assert time.monotonic() - started < 10
     stopped = [line for line in log_lines(err) if line["msg"] == "daemon stopped"]
     assert stopped and stopped[0]["signal"] == "SIGTERM"
+
+
+def test_sigterm_during_a_pass_finishes_the_account_in_hand(daemon_env, settings, engine):
+    import sqlalchemy as sa
+
+    from tools.seed import seed_ledger
+
+    seed_ledger(
+        engine,
+        accounts=400,
+        seed=9,
+        as_of=date(2026, 3, 10),
+        now=datetime(2026, 3, 9, tzinfo=UTC),
+    )
+    process = subprocess.Popen(
+        [DUNNING, "daemon", "--as-of", "2026-03-10", "--no-inbox"],
+        env=daemon_env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if '"daemon started"' in line:
+            break
+    time.sleep(0.8)  # well inside the pass over 400 accounts
+    process.send_signal(signal.SIGTERM)
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 0
+    lines = log_lines(err)
+    [done] = [line for line in lines if line["msg"] == "pass done"]
+    assert 0 < done["accounts_looked_at"] < 400  # it stopped early...
+    with engine.connect() as conn:
+        states = dict(
+            conn.execute(sa.text("SELECT state, count(*) FROM messages GROUP BY state")).all()
+        )
+        leased = conn.execute(
+            sa.text("SELECT count(*) FROM accounts WHERE lease_owner IS NOT NULL")
+        ).scalar()
+    assert "sending" not in states  # ...and nothing was left half-sent
+    assert leased == 0  # and it gave its unfinished accounts back at once
+
+
+def test_sigterm_while_waiting_in_imap_idle_stops_at_once(daemon_env, dovecot):
+    dovecot.reset("ar")
+    env = {
+        **daemon_env,
+        "DUNNING_IMAP_HOST": dovecot.host,
+        "DUNNING_IMAP_PORT": str(dovecot.port),
+        "DUNNING_IMAP_USER": "ar",
+        "DUNNING_IMAP_PASSWORD": "secret",
+        "DUNNING_IMAP_TLS": "none",
+    }
+    process = subprocess.Popen(
+        [DUNNING, "daemon", "--every", "3600"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if '"pass done"' in line:
+            break
+    time.sleep(1.5)  # polled the inbox, now in IDLE
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    err = process.stderr.read()
+    assert process.wait(timeout=30) == 0, err
+    assert time.monotonic() - started < 5
+    assert any(line["msg"] == "daemon stopped" for line in log_lines(err))
+    assert not any(line["level"] == "error" for line in log_lines(err))

@@ -647,6 +647,11 @@ class ImapInbox:
             self._exists = int(counts[-1])
         return True
 
+    def abort(self) -> None:
+        """Close at once without a LOGOUT: for a stop in the middle of an IDLE, where the
+        server would not answer LOGOUT before DONE."""
+        self._drop()
+
     def _drop(self) -> None:
         """Forget the connection without a LOGOUT (it is broken)."""
         client, self._client = self._client, None

@@ -139,15 +139,21 @@ def run_leased_pass(
     lease_seconds: float,
     stop: Stop | None = None,
     keep_decisions: bool = False,
+    listed: list[tuple[str, datetime]] | None = None,
+    spread: bool = True,
 ) -> PassSummary:
     """A pass that shares the due accounts with other workers on the same database:
     each chunk is claimed (``tools.leases``) before it is decided and released after, so
-    no account is decided by two workers at once."""
-    listed = due_listing(deps)
+    no account is decided by two workers at once. A dry run writes nothing, leases
+    included. ``listed``: the accounts to look at (default: ``due_listing``); ``spread``:
+    start at a chunk chosen by the worker's name (daemons), else in order."""
+    listed = due_listing(deps) if listed is None else listed
+    if deps.dry_run:
+        return run_pass(deps, graph, [a for a, _ in listed], keep_decisions, stop)
     summary = PassSummary(as_of=deps.clock.now(UTC).isoformat(), dry_run=deps.dry_run)
     size = PREFETCH if deps.llm is None else deps.settings.llm_concurrency * 4
     chunks = [listed[start : start + size] for start in range(0, len(listed), size)]
-    if chunks:  # workers start at different chunks, so they rarely meet
+    if chunks and spread:  # workers start at different chunks, so they rarely meet
         offset = zlib.crc32(worker.encode()) % len(chunks)
         chunks = chunks[offset:] + chunks[:offset]
     for chunk in chunks:

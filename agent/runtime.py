@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from multiprocessing.util import Finalize
 from typing import Any
 
@@ -22,7 +24,7 @@ from sqlalchemy.engine import Engine
 from agent import verify
 from agent.approval_policy import ApprovalRules
 from agent.chase_graph import build_chase_graph
-from agent.chase_pass import PassSummary, due_accounts, run_pass
+from agent.chase_pass import PassSummary, due_listing, run_leased_pass
 from agent.clock import Clock, SystemClock
 from agent.config import Settings
 from agent.deps import Deps
@@ -135,24 +137,36 @@ class Runtime:
 
     def run_pass(self, keep_decisions: bool = True, workers: int | None = None) -> PassSummary:
         """One chase pass. ``workers`` processes share a big pass (default: one per core);
-        each account is handled by exactly one of them."""
+        each account is handled by exactly one of them. The accounts are leased as they
+        are decided (``tools.leases``), so a pass never decides an account a running
+        daemon is deciding."""
         workers = workers or self.deps.settings.workers or os.cpu_count() or 1
-        ids = due_accounts(self.deps)
-        if workers > 1 and len(ids) >= PARALLEL_FROM and self._can_fork():
-            return self._run_parallel(ids, workers, keep_decisions)
-        return run_pass(self.deps, self.chase_graph, ids, keep_decisions=keep_decisions)
+        listed = due_listing(self.deps)
+        if workers > 1 and len(listed) >= PARALLEL_FROM and self._can_fork():
+            return self._run_parallel(listed, workers, keep_decisions)
+        return run_leased_pass(
+            self.deps,
+            self.chase_graph,
+            pass_worker_id(),
+            self.deps.settings.lease_seconds,
+            keep_decisions=keep_decisions,
+            listed=listed,
+            spread=False,
+        )
 
     def _can_fork(self) -> bool:
         # worker processes rebuild their own connections from the settings; a transport
         # handed in by a caller, or threads running here, rule a fork out
         return self.transport_from_settings and threading.active_count() == 1
 
-    def _run_parallel(self, ids: list[str], workers: int, keep: bool) -> PassSummary:
+    def _run_parallel(
+        self, listed: list[tuple[str, datetime]], workers: int, keep: bool
+    ) -> PassSummary:
         deps = self.deps
         drafting.warm_up()
         verify.warm_up()
         # small chunks from a shared queue keep every worker busy until the pass ends
-        chunks = [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
+        chunks = [listed[start : start + CHUNK] for start in range(0, len(listed), CHUNK)]
         with self._pool(workers) as pool:
             parts = list(pool.map(_worker_chunk, chunks, [keep] * len(chunks)))
         total = PassSummary(as_of=parts[0].as_of, dry_run=deps.dry_run, workers=workers)
@@ -188,9 +202,23 @@ def _worker_replies(pending: list[Pending]) -> list[ReplyOutcome]:
     return process_pending(_worker.deps, _worker.reply_graph, pending)
 
 
-def _worker_chunk(ids: list[str], keep: bool) -> PassSummary:
+def _worker_chunk(listed: list[tuple[str, datetime]], keep: bool) -> PassSummary:
     assert _worker is not None, "the worker was not started"
-    return run_pass(_worker.deps, _worker.chase_graph, ids, keep_decisions=keep)
+    deps = _worker.deps
+    return run_leased_pass(
+        deps,
+        _worker.chase_graph,
+        pass_worker_id(),
+        deps.settings.lease_seconds,
+        keep_decisions=keep,
+        listed=listed,
+        spread=False,
+    )
+
+
+def pass_worker_id() -> str:
+    """A one-off pass's name in leases: ``run-<host>-<pid>``."""
+    return f"run-{socket.gethostname()}-{os.getpid()}"
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from tools.seed import seed_ledger
 
 DUNNING = str(Path(sys.executable).with_name("dunning"))
 AS_OF = "2026-03-10"
-KILLS = 12
+KILLS = 15
 
 
 def test_killing_the_daemon_mid_pass_never_sends_twice(settings, engine, tmp_path):
@@ -58,7 +58,7 @@ def test_killing_the_daemon_mid_pass_never_sends_twice(settings, engine, tmp_pat
             for line in process.stderr:  # wait until it works, then kill it at a random point
                 if '"daemon started"' in line:
                     break
-            time.sleep(chance.uniform(0.05, 0.8))
+            time.sleep(chance.uniform(0.05, 0.5))
             if process.poll() is not None:
                 break  # it finished the whole pass before the kill
             process.send_signal(signal.SIGKILL)
@@ -69,7 +69,7 @@ def test_killing_the_daemon_mid_pass_never_sends_twice(settings, engine, tmp_pat
         assert final.returncode == 0, final.stderr[-2000:]
         delivered = Counter(str(m.message["Message-ID"]) for m in smtp.messages)
 
-    assert kills >= 3  # the test killed it mid-pass, more than once
+    assert kills >= 5  # the test killed it mid-pass, many times
     assert max(delivered.values()) == 1  # nothing was delivered twice
 
     with engine.connect() as conn:

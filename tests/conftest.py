@@ -3,8 +3,9 @@ with the Maildir outbox, and a real aiosmtpd server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -48,6 +49,20 @@ def smtp_server() -> Iterator[SmtpTestServer]:
         yield server
 
 
+def _real_server(make: Callable[[], Any], not_installed: type[Exception]) -> Iterator[Any]:
+    """Start a real server for a fixture; when it is not installed, fail (do not skip)
+    with the message that says how to install it."""
+    try:
+        server = make()
+    except not_installed as exc:
+        missing = str(exc)
+    else:
+        with server:
+            yield server
+        return
+    pytest.fail(missing, pytrace=False)  # outside the except: one clear message
+
+
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[object]:
     """A real Dovecot IMAP server (``dovecot_server.DovecotServer``) for the whole session.
@@ -58,15 +73,7 @@ def dovecot() -> Iterator[object]:
     """
     from dovecot_server import DovecotNotInstalled, DovecotServer
 
-    try:
-        server = DovecotServer()
-    except DovecotNotInstalled as exc:
-        missing = str(exc)
-    else:
-        with server:
-            yield server
-        return
-    pytest.fail(missing, pytrace=False)  # outside the except: one clear message
+    yield from _real_server(DovecotServer, DovecotNotInstalled)
 
 
 @pytest.fixture(scope="session")
@@ -75,15 +82,7 @@ def llama_server() -> Iterator[object]:
     Fails (does not skip) when the dev dependencies are missing."""
     from evals.local_model import LlamaNotInstalled, LlamaServer
 
-    try:
-        server = LlamaServer()
-    except LlamaNotInstalled as exc:
-        missing = str(exc)
-    else:
-        with server:
-            yield server
-        return
-    pytest.fail(missing, pytrace=False)
+    yield from _real_server(LlamaServer, LlamaNotInstalled)
 
 
 @pytest.fixture(scope="session")
@@ -93,15 +92,7 @@ def postgres() -> Iterator[object]:
     not skip) when the server binaries are missing."""
     from postgres_server import PostgresNotInstalled, PostgresServer
 
-    try:
-        server = PostgresServer()
-    except PostgresNotInstalled as exc:
-        missing = str(exc)
-    else:
-        with server:
-            yield server
-        return
-    pytest.fail(missing, pytrace=False)
+    yield from _real_server(PostgresServer, PostgresNotInstalled)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
 from sqlmodel import select
 
 from agent.clock import DayClock
@@ -52,14 +53,19 @@ def in_sent(dovecot, message_id: str) -> int:
         return len(client.search(["HEADER", "Message-ID", message_id]))
 
 
-def test_a_crash_after_the_send_is_settled_from_the_sent_folder(
-    settings, engine, session, dovecot, smtp_server
-):
+@pytest.fixture
+def current(settings, session, dovecot, smtp_server):
+    """Settings for SMTP with a Sent folder, and one account with an overdue invoice."""
     dovecot.reset("ar")
     smtp_server.reset()
-    current = sent_settings(settings, dovecot, smtp_server)
     add_account(session, "C-1")
     add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))
+    return sent_settings(settings, dovecot, smtp_server)
+
+
+def test_a_crash_after_the_send_is_settled_from_the_sent_folder(
+    current, engine, session, dovecot, smtp_server
+):
 
     assert run(current, engine).sent == 1
     row = session.exec(select(Message)).one()
@@ -84,13 +90,8 @@ def test_a_crash_after_the_send_is_settled_from_the_sent_folder(
 
 
 def test_a_message_missing_from_the_sent_folder_goes_to_a_person(
-    settings, engine, session, dovecot, smtp_server
+    current, engine, session, smtp_server
 ):
-    dovecot.reset("ar")
-    smtp_server.reset()
-    current = sent_settings(settings, dovecot, smtp_server)
-    add_account(session, "C-1")
-    add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))
     key = message_key("C-1", "first_overdue", ("INV-1",), TODAY)
     session.add(
         Message(

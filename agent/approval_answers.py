@@ -10,15 +10,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from langgraph.types import Command
 
 from agent.chase_graph import thread_id
+from agent.clock import to_utc
 from agent.runtime import Runtime
 from agent.state import decision_from_state
 from agent.verify import verify_draft
 from tools import approvals
 from tools.drafting import Draft
 from tools.human_ledger import HumanActionError, supersede_approvals
+from tools.tables import Account
 
 
 @dataclass(frozen=True)
@@ -71,11 +74,20 @@ def answer(
         for i in state.interrupts
         if isinstance(i.value, dict) and i.value.get("approval") == row.key
     ]
-    if not waiting:
+    if not waiting:  # its thread moved on or was pruned: decide the account afresh
+        now = deps.clock.now()
         with deps.engine.begin() as conn:
             why = "superseded: its chase thread no longer waits on it"
-            supersede_approvals(conn, row.account_id, why, deps.clock.now())
-        raise HumanActionError(f"approval {approval_id} no longer waits (superseded)")
+            supersede_approvals(conn, row.account_id, why, now)
+            conn.execute(
+                sa.update(Account)
+                .where(Account.id == row.account_id, Account.next_review_at.is_(None))  # type: ignore[union-attr]
+                .values(next_review_at=to_utc(now))
+            )
+        raise HumanActionError(
+            f"approval {approval_id} no longer waits (superseded); the account is decided "
+            "afresh at the next pass"
+        )
     if edit is not None:
         snapshot = deps.snapshot(row.account_id, fresh=True)
         decision = decision_from_state(state.values["decision"])

@@ -52,6 +52,7 @@ def daemon(
         watch_inbox=not no_inbox,
         until_idle=until_idle,
         http=http or current.daemon_http,
+        prune_every=current.prune_hours * 3600,
     )
     setup_logging(log_format)
     shutdown = Shutdown()
@@ -62,3 +63,14 @@ def daemon(
     except (ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     raise typer.Exit(code)
+
+
+@app.command("prune-checkpoints")
+def prune_checkpoints() -> None:
+    """Drop the chase threads nobody needs (all but those waiting for an approval and
+    those a worker holds now); the daemon does this every prune_hours."""
+    current = settings()
+    engine = engine_for(current)
+    with open_runtime(current, engine=engine) as runtime:
+        gone = runtime.prune_checkpoints()
+    print(f"pruned {gone} chase thread(s)")

@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     worker_id: str | None = Field(
         None, description="this daemon worker's name in leases (default: host and process id)"
     )
+    prune_hours: float = Field(
+        24.0, gt=0, description="dunning daemon: hours between prunings of finished chase threads"
+    )
     lease_seconds: float = Field(
         300.0, gt=0, description="a dead worker's accounts go to others after this many seconds"
     )

@@ -119,6 +119,8 @@ class DaemonOptions:
     until_idle: bool = False
     """Stop once a pass finds nothing due and the inbox nothing new (tests, batch runs)."""
     http: str | None = None
+    prune_every: float = 24 * 3600.0
+    """Seconds between prunings of the chase threads nobody needs (``prune_checkpoints``)."""
 
 
 def default_worker_id() -> str:
@@ -141,6 +143,7 @@ def run_daemon(runtime: Runtime, options: DaemonOptions, shutdown: Shutdown) -> 
     )
     try:
         next_pass = 0.0
+        next_prune = time.monotonic() + options.prune_every
         while not shutdown():
             looked_at = new_mail = 0
             if time.monotonic() >= next_pass:
@@ -150,6 +153,9 @@ def run_daemon(runtime: Runtime, options: DaemonOptions, shutdown: Shutdown) -> 
                 next_pass = time.monotonic() + options.pass_every
             if shutdown():
                 break
+            if time.monotonic() >= next_prune:
+                _prune(runtime, metrics)
+                next_prune = time.monotonic() + options.prune_every
             if options.watch_inbox:
                 try:
                     if inbox is None:
@@ -201,6 +207,20 @@ def _pass(
     )
     summary.decisions.clear()
     return summary
+
+
+def _prune(runtime: Runtime, metrics: DaemonMetrics) -> None:
+    started = time.monotonic()
+    try:
+        gone = runtime.prune_checkpoints()
+    except Exception as exc:  # maintenance: never worth stopping the daemon for
+        metrics.error("prune", str(exc))
+        log.exception("pruning the chase threads failed")
+        return
+    log.info(
+        "chase threads pruned",
+        extra={"threads": gone, "seconds": round(time.monotonic() - started, 3)},
+    )
 
 
 def _last_decision_id(runtime: Runtime) -> int:

@@ -23,14 +23,14 @@ from sqlalchemy.engine import Engine
 
 from agent import verify
 from agent.approval_policy import ApprovalRules
-from agent.chase_graph import build_chase_graph
+from agent.chase_graph import build_chase_graph, thread_id
 from agent.chase_pass import PassSummary, due_listing, run_leased_pass
 from agent.clock import Clock, SystemClock
 from agent.config import Settings
 from agent.deps import Deps
 from agent.inbox_pass import Pending, ReplyOutcome, poll_once, process_pending, process_raw
 from tools import drafting
-from tools.checkpoints import open_checkpointer
+from tools.checkpoints import open_checkpointer, prune
 from tools.db import make_engine, migrate
 from tools.inbox import Inbox, inbox_from_settings
 from tools.reply_ledger import DbCursorStore
@@ -153,6 +153,24 @@ class Runtime:
             listed=listed,
             spread=False,
         )
+
+    def prune_checkpoints(self) -> int:
+        """Drop the chase threads nobody needs: all but those waiting for an approval and
+        those a worker holds right now. Returns how many were dropped."""
+        import sqlalchemy as sa
+
+        from tools.leases import wall_now
+        from tools.tables import Account, ApprovalRow
+
+        with self.deps.engine.connect() as conn:
+            waiting = conn.execute(
+                sa.select(ApprovalRow.account_id).where(ApprovalRow.status == "pending")
+            ).scalars()
+            busy = conn.execute(
+                sa.select(Account.id).where(Account.lease_until >= wall_now())  # type: ignore[operator]
+            ).scalars()
+            keep = {thread_id(account) for account in [*waiting, *busy]}
+        return prune(self.chase_graph.checkpointer, keep)
 
     def _can_fork(self) -> bool:
         # worker processes rebuild their own connections from the settings; a transport

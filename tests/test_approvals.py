@@ -156,3 +156,29 @@ def test_only_messages_over_the_amount_wait(env, session, monkeypatch):
     assert (summary["sent"], summary["awaiting_approval"]) == (1, 1)
     [draft] = json.loads(invoke("approvals", "--json").stdout)
     assert draft["account"] == "C-1" and "1250.00 USD" in draft["why"]
+
+
+def test_pruning_keeps_the_threads_that_wait_for_a_person(env, session, settings):
+    add_account(session, "C-1")
+    add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))  # first overdue: waits
+    add_account(session, "C-2")
+    add_invoice(session, "C-2", "INV-2", due=date(2026, 3, 12))  # a reminder: goes out
+    summary = json.loads(invoke("run", "--as-of", AS_OF, "--json").stdout)
+    assert (summary["sent"], summary["awaiting_approval"]) == (1, 1)
+
+    assert invoke("prune-checkpoints").stdout.strip() == "pruned 1 chase thread(s)"
+    [draft] = json.loads(invoke("approvals", "--json").stdout)
+    assert invoke("approve", str(draft["id"]), "--as-of", AS_OF).exit_code == 0
+    assert len(sent(env)) == 2
+    assert invoke("prune-checkpoints").stdout.strip() == "pruned 1 chase thread(s)"
+
+
+def test_a_draft_whose_thread_is_gone_is_drafted_afresh(waiting, env, settings):
+    from tools.checkpoints import open_checkpointer
+
+    with open_checkpointer(settings) as saver:  # lost, as if pruned by an older version
+        saver.delete_thread("chase:C-1")
+    late = invoke("approve", str(waiting["id"]), "--as-of", AS_OF)
+    assert late.exit_code == 1 and "decided afresh" in late.stderr
+    again = json.loads(invoke("run", "--as-of", AS_OF, "--json").stdout)
+    assert again["awaiting_approval"] == 1  # not stuck: a new draft waits

@@ -87,3 +87,30 @@ def _postgres_saver(url: str, threads: int) -> Iterator[BaseCheckpointSaver]:
         yield saver
     finally:
         pool.close()
+
+
+def thread_ids(saver: BaseCheckpointSaver) -> list[str]:
+    """Every thread with a checkpoint."""
+    query = "SELECT DISTINCT thread_id FROM checkpoints"
+    if isinstance(saver, SqliteSaver):
+        with saver.cursor(transaction=False) as cur:
+            cur.execute(query)
+            return [row[0] for row in cur.fetchall()]
+    if isinstance(saver, InMemorySaver):
+        return list(saver.storage)
+    with saver.conn.connection() as conn:  # type: ignore[attr-defined]  # PostgresSaver's pool
+        return [row["thread_id"] for row in conn.execute(query).fetchall()]
+
+
+def prune(saver: BaseCheckpointSaver, keep: set[str]) -> int:
+    """Delete every thread but those in ``keep``; returns how many went.
+
+    A chase thread carries nothing from one run to the next (``decide`` resets its
+    state), so only a thread waiting on an interrupt (an approval) or running now needs
+    its checkpoints; the rest only make the checkpoint store grow."""
+    gone = 0
+    for thread in thread_ids(saver):
+        if thread not in keep:
+            saver.delete_thread(thread)
+            gone += 1
+    return gone

@@ -174,9 +174,16 @@ def seed(
 
     day = date.fromisoformat(as_of) if as_of else date.today()
     engine = engine_for(settings())
+    # the accounts are due from the start of the as-of day (or now, if that is earlier),
+    # so `dunning run --as-of` that day finds work of every kind
+    start_of_day = datetime(day.year, day.month, day.day, tzinfo=UTC)
     try:
         report = seed_ledger(
-            engine, accounts=accounts, seed=seed, as_of=day, now=SystemClock().now()
+            engine,
+            accounts=accounts,
+            seed=seed,
+            as_of=day,
+            now=min(SystemClock().now(), start_of_day),
         )
     except ValueError as exc:
         raise fail(str(exc)) from None

@@ -176,3 +176,10 @@ def test_a_date_as_of_runs_inside_a_configured_sending_window(ledger, monkeypatc
     result = invoke("run", "--as-of", "2026-03-10", "--json")
     summary = json.loads(result.stdout)
     assert (summary["sent"], summary["deferred"]) == (1, 0)
+
+
+def test_seed_as_of_a_past_date_leaves_work_for_a_pass_on_that_date(env):
+    assert invoke("seed", "--accounts", "30", "--as-of", "2026-03-10").exit_code == 0
+    summary = json.loads(invoke("run", "--as-of", "2026-03-10", "--json").stdout)
+    assert summary["accounts_looked_at"] == 30
+    assert summary["sent"] > 0 and summary["held"] > 0

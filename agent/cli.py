@@ -493,6 +493,8 @@ def log_cmd(
         what = row.action
         if row.stage:
             what += f" {row.stage}" + (f" ({row.tone})" if row.tone else "")
+        if row.actor:
+            what += f"\nby {row.actor}"
         table.add_row(
             f"{row.at:%Y-%m-%d %H:%M}", row.account_id, what, "\n".join(row.invoices), row.reason
         )

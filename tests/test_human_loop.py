@@ -162,3 +162,10 @@ def test_resolving_a_dispute_escalation_resumes_the_chase(env, session):
     (resolved,) = human_log()
     assert resolved["action"] == "resolve" and "credit note issued" in resolved["reason"]
     assert "closed 1 dispute" in resolved["reason"]
+
+
+def test_the_log_table_shows_who_acted(env, session):
+    add_account(session, "C-1")
+    invoke("flag", "C-1", "--reason", "legal review", "--by", "Robin Ortega")
+    table = runner.invoke(app, ["log"], env={"COLUMNS": "160"}).stdout
+    assert "by Robin Ortega" in table

@@ -281,20 +281,25 @@ def inbox(
             source = runtime.open_inbox()
         except InboxError as exc:
             raise fail(str(exc)) from None
+        from agent.daemon import Shutdown
+
+        shutdown = Shutdown()  # SIGTERM or Ctrl-C: the email in hand is finished first
+        shutdown.install()
         try:
-            while True:
+            while not shutdown():
                 outcomes = runtime.poll_inbox(source, show)
                 if not as_json and not outcomes:
                     console.print("inbox: nothing new")
                 if once:
                     break
-                source.wait(current.imap_poll_seconds)
-        except KeyboardInterrupt:
-            pass
+                shutdown.wait(source.wait, current.imap_poll_seconds)
         except InboxError as exc:
             raise fail(str(exc)) from None
         finally:
-            source.close()
+            if shutdown.cut_short and hasattr(source, "abort"):
+                source.abort()  # stopped inside an IMAP IDLE: no LOGOUT
+            else:
+                source.close()
 
 
 @app.command("eval")

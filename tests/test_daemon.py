@@ -169,3 +169,19 @@ def test_sigterm_while_waiting_in_imap_idle_stops_at_once(daemon_env, dovecot):
     assert time.monotonic() - started < 5
     assert any(line["msg"] == "daemon stopped" for line in log_lines(err))
     assert not any(line["level"] == "error" for line in log_lines(err))
+
+
+def test_dunning_inbox_stops_cleanly_on_sigterm(daemon_env):
+    process = subprocess.Popen(
+        [DUNNING, "inbox"],
+        env=daemon_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert "nothing new" in process.stdout.readline()  # polled; now waiting for mail
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert time.monotonic() - started < 5

@@ -19,7 +19,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
@@ -131,25 +131,39 @@ def run_daemon(runtime: Runtime, options: DaemonOptions, shutdown: Shutdown) -> 
     """Run until told to stop; returns the process exit code."""
     deps = runtime.deps
     metrics = DaemonMetrics(lambda: len(open_escalations(deps.engine)))
-    server = MetricsServer(metrics, options.http) if options.http else None
-    if server is not None:
-        server.__enter__()
-        log.info("serving /healthz and /metrics", extra={"address": server.address})
+    with ExitStack() as stack:
+        if options.http:
+            server = stack.enter_context(MetricsServer(metrics, options.http))
+            log.info("serving /healthz and /metrics", extra={"address": server.address})
+        log.info(
+            "daemon started",
+            extra={"worker": options.worker, "pass_every": options.pass_every, "pid": os.getpid()},
+        )
+        _serve(runtime, options, shutdown, metrics)
+    log.info("daemon stopped", extra={"worker": options.worker, "signal": shutdown.signal})
+    return 0
+
+
+def _serve(
+    runtime: Runtime, options: DaemonOptions, shutdown: Shutdown, metrics: DaemonMetrics
+) -> None:
     inbox: Inbox | None = None
     last_decision = _last_decision_id(runtime)
-    log.info(
-        "daemon started",
-        extra={"worker": options.worker, "pass_every": options.pass_every, "pid": os.getpid()},
-    )
+    next_pass = 0.0
+    next_prune = time.monotonic() + options.prune_every
     try:
-        next_pass = 0.0
-        next_prune = time.monotonic() + options.prune_every
         while not shutdown():
             looked_at = new_mail = 0
-            if time.monotonic() >= next_pass:
-                summary = _pass(runtime, options, shutdown, metrics)
-                looked_at = summary.accounts_looked_at
-                last_decision = _observe_usage(runtime, metrics, last_decision)
+            # with --until-idle, passes run back to back until one finds nothing due
+            if options.until_idle or time.monotonic() >= next_pass:
+                try:
+                    looked_at = _pass(runtime, options, shutdown, metrics).accounts_looked_at
+                    last_decision = _observe_usage(runtime, metrics, last_decision)
+                except Exception as exc:  # e.g. the database is away: try again next time
+                    if options.until_idle:
+                        raise
+                    metrics.error("pass", str(exc))
+                    log.exception("the chase pass failed; the next one runs on schedule")
                 next_pass = time.monotonic() + options.pass_every
             if shutdown():
                 break
@@ -175,10 +189,6 @@ def run_daemon(runtime: Runtime, options: DaemonOptions, shutdown: Shutdown) -> 
                     inbox.abort()
                 else:
                     inbox.close()
-        if server is not None:
-            server.__exit__(None, None, None)
-    log.info("daemon stopped", extra={"worker": options.worker, "signal": shutdown.signal})
-    return 0
 
 
 def _pass(

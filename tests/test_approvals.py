@@ -158,7 +158,7 @@ def test_only_messages_over_the_amount_wait(env, session, monkeypatch):
     assert draft["account"] == "C-1" and "1250.00 USD" in draft["why"]
 
 
-def test_pruning_keeps_the_threads_that_wait_for_a_person(env, session, settings):
+def test_pruning_keeps_the_threads_that_wait_for_a_person(env, session):
     add_account(session, "C-1")
     add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))  # first overdue: waits
     add_account(session, "C-2")

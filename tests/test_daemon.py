@@ -185,3 +185,33 @@ def test_dunning_inbox_stops_cleanly_on_sigterm(daemon_env):
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert time.monotonic() - started < 5
+
+
+def test_a_failing_pass_is_logged_and_the_daemon_carries_on(daemon_env, session, engine):
+    import sqlalchemy as sa
+
+    add_account(session, "C-1")
+    add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))
+    with engine.begin() as conn:  # the ledger is broken when the daemon starts
+        conn.execute(sa.text("ALTER TABLE invoices RENAME TO invoices_away"))
+    process = subprocess.Popen(
+        [DUNNING, "daemon", "--as-of", "2026-03-10", "--every", "0.5", "--no-inbox"],
+        env=daemon_env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    try:
+        for line in process.stderr:
+            if '"the chase pass failed' in line:
+                break
+        with engine.begin() as conn:  # ...and mended while it runs
+            conn.execute(sa.text("ALTER TABLE invoices_away RENAME TO invoices"))
+        for line in process.stderr:
+            if '"pass done"' in line and json.loads(line)["sent"] == 1:
+                break
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

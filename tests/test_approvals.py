@@ -181,4 +181,7 @@ def test_a_draft_whose_thread_is_gone_is_drafted_afresh(waiting, env, settings):
     late = invoke("approve", str(waiting["id"]), "--as-of", AS_OF)
     assert late.exit_code == 1 and "decided afresh" in late.stderr
     again = json.loads(invoke("run", "--as-of", AS_OF, "--json").stdout)
-    assert again["awaiting_approval"] == 1  # not stuck: a new draft waits
+    assert again["awaiting_approval"] == 1  # not stuck: the draft waits again...
+    [draft] = json.loads(invoke("approvals", "--json").stdout)  # ...where a person sees it
+    assert invoke("approve", str(draft["id"]), "--as-of", AS_OF).exit_code == 0
+    assert len(sent(env)) == 1

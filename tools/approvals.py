@@ -26,11 +26,29 @@ def approval_key(
 
 
 def request_approval(conn: Connection, row: dict[str, Any]) -> bool:
-    """Store a pending approval; False when this draft's row is already there."""
-    found = conn.execute(sa.select(ApprovalRow.id).where(ApprovalRow.key == row["key"])).first()
-    if found is not None:
+    """Store a pending approval; False when this draft already waits (the graph's approval
+    step running again on resume). The same draft asked again after its earlier request
+    was settled (superseded, say, then drafted afresh) waits again under the same row."""
+    found = conn.execute(
+        sa.select(ApprovalRow.id, ApprovalRow.status).where(ApprovalRow.key == row["key"])
+    ).first()
+    if found is None:
+        conn.execute(sa.insert(ApprovalRow), {**row, "status": "pending"})
+        return True
+    if found.status == "pending":
         return False
-    conn.execute(sa.insert(ApprovalRow), {**row, "status": "pending"})
+    conn.execute(
+        sa.update(ApprovalRow)
+        .where(ApprovalRow.id == found.id)
+        .values(
+            **{k: v for k, v in row.items() if k != "key"},
+            status="pending",
+            decided_at=None,
+            decided_by=None,
+            note=None,
+            edited=False,
+        )
+    )
     return True
 
 

@@ -143,8 +143,9 @@ def approve(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     why = (state.get("approval") or {})["why"]
     now = deps.local_now(snapshot)
     if deps.dry_run:
-        held = replace(decision, action="hold", reason=f"{decision.reason}; would wait: {why}")
-        return {"decision": decision_to_state(replace(held, next_review=None))}
+        reason = f"{decision.reason}; would wait: {why}"
+        held = replace(decision, action="hold", reason=reason, next_review=None)
+        return {"decision": decision_to_state(held)}
     stage = decision.stage or ""
     key = approvals.approval_key(
         snapshot.account_id, stage, decision.invoices, written.subject, written.body
@@ -193,7 +194,7 @@ def _answered(
     snapshot = deps.snapshot(account_id, fresh=True)
     now = deps.local_now(snapshot)
     by = answer.get("by") or "unknown"
-    update: dict[str, Any] = {"usage": None, "approval": {**(state.get("approval") or {})}}
+    update: dict[str, Any] = {"usage": None}  # the usage went into the waiting line
     if answer.get("verdict") != "approve":
         reason = answer.get("reason") or "no reason given"
         days = deps.settings.reject_hold_days
@@ -207,7 +208,6 @@ def _answered(
         with deps.engine.begin() as conn:
             approvals.settle(conn, key, "rejected", by=by, at=now, note=reason)
             _log_human(deps, conn, decision, account_id, "reject", f"rejected: {reason}", by, now)
-        update["approval"]["verdict"] = "reject"
         update["decision"] = decision_to_state(held)
         return update
     edit = answer.get("edit")
@@ -234,7 +234,6 @@ def _answered(
     with deps.engine.begin() as conn:
         approvals.settle(conn, key, "approved", by=by, at=now, edited=bool(edit))
         _log_human(deps, conn, decision, account_id, "approve", note, by, now)
-    update["approval"]["verdict"] = "approve"
     update["decision"] = decision_to_state(
         replace(decision, reason=f"{decision.reason}; {note}", deferred=False)
     )

@@ -206,7 +206,7 @@ def _tally(summary: PassSummary, account_id: str, final: dict[str, Any] | None, 
                 "account": account_id,
                 **{k: decision.get(k) for k in ("action", "stage", "tone", "invoices")},
                 "reason": decision.get("reason"),
-                "subject": draft.get("subject") if action == "send" else None,
+                "subject": draft.get("subject") if decision.get("action") == "send" else None,
                 "delivery": "awaiting_approval"
                 if waiting
                 else (final.get("outcome") or {}).get("delivery"),

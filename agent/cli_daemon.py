@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from agent.cli import app, clock_from, engine_for, fail, settings
-from agent.daemon import DaemonOptions, Shutdown, default_worker_id, run_daemon, setup_logging
+from agent.daemon import DaemonOptions, Shutdown, run_daemon, setup_logging
 from agent.runtime import open_runtime
+from tools import leases
 
 
 @app.command()
@@ -46,7 +47,7 @@ def daemon(
     engine = engine_for(current)
     clock = clock_from(as_of, current)
     options = DaemonOptions(
-        worker=worker_id or current.worker_id or default_worker_id(),
+        worker=worker_id or current.worker_id or leases.worker_id(),
         pass_every=every if every is not None else current.daemon_pass_seconds,
         lease_seconds=current.lease_seconds,
         watch_inbox=not no_inbox,

@@ -94,11 +94,11 @@ def resolve(
     """Close an escalation (and the disputes on its invoices): the chase resumes."""
     engine = engine_for(settings())
     try:
-        closed = resolve_escalation(engine, escalation_id, note, operator(by), _now(as_of))
+        account = resolve_escalation(engine, escalation_id, note, operator(by), _now(as_of))
     except HumanActionError as exc:
         raise fail(str(exc)) from None
     console.print(
-        f"escalation {escalation_id} ({closed.account_id}) resolved; the account is "
+        f"escalation {escalation_id} ({account}) resolved; the account is "
         "decided afresh at the next pass",
         highlight=False,
     )

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -121,10 +120,6 @@ class DaemonOptions:
     http: str | None = None
     prune_every: float = 24 * 3600.0
     """Seconds between prunings of the chase threads nobody needs (``prune_checkpoints``)."""
-
-
-def default_worker_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def run_daemon(runtime: Runtime, options: DaemonOptions, shutdown: Shutdown) -> int:

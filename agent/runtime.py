@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -19,6 +18,7 @@ from datetime import datetime
 from multiprocessing.util import Finalize
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from agent import verify
@@ -29,11 +29,12 @@ from agent.clock import Clock, SystemClock
 from agent.config import Settings
 from agent.deps import Deps
 from agent.inbox_pass import Pending, ReplyOutcome, poll_once, process_pending, process_raw
-from tools import drafting
+from tools import drafting, leases
 from tools.checkpoints import open_checkpointer, prune
 from tools.db import make_engine, migrate
 from tools.inbox import Inbox, inbox_from_settings
 from tools.reply_ledger import DbCursorStore
+from tools.tables import Account, ApprovalRow
 from tools.transports import Transport, transport_from_settings
 
 
@@ -147,7 +148,7 @@ class Runtime:
         return run_leased_pass(
             self.deps,
             self.chase_graph,
-            pass_worker_id(),
+            leases.worker_id("run-"),
             self.deps.settings.lease_seconds,
             keep_decisions=keep_decisions,
             listed=listed,
@@ -157,17 +158,12 @@ class Runtime:
     def prune_checkpoints(self) -> int:
         """Drop the chase threads nobody needs: all but those waiting for an approval and
         those a worker holds right now. Returns how many were dropped."""
-        import sqlalchemy as sa
-
-        from tools.leases import wall_now
-        from tools.tables import Account, ApprovalRow
-
         with self.deps.engine.connect() as conn:
             waiting = conn.execute(
                 sa.select(ApprovalRow.account_id).where(ApprovalRow.status == "pending")
             ).scalars()
             busy = conn.execute(
-                sa.select(Account.id).where(Account.lease_until >= wall_now())  # type: ignore[operator]
+                sa.select(Account.id).where(Account.lease_until >= leases.wall_now())  # type: ignore[operator]
             ).scalars()
             keep = {thread_id(account) for account in [*waiting, *busy]}
         return prune(self.chase_graph.checkpointer, keep)
@@ -226,17 +222,12 @@ def _worker_chunk(listed: list[tuple[str, datetime]], keep: bool) -> PassSummary
     return run_leased_pass(
         deps,
         _worker.chase_graph,
-        pass_worker_id(),
+        leases.worker_id("run-"),
         deps.settings.lease_seconds,
         keep_decisions=keep,
         listed=listed,
         spread=False,
     )
-
-
-def pass_worker_id() -> str:
-    """A one-off pass's name in leases: ``run-<host>-<pid>``."""
-    return f"run-{socket.gethostname()}-{os.getpid()}"
 
 
 @contextmanager

@@ -17,7 +17,7 @@ class ChaseState(TypedDict, total=False):
     usage: dict[str, Any] | None
     """What the LLM engine spent on this decision (``LlmEngine.take_usage``)."""
     approval: dict[str, Any] | None
-    """When the draft must wait for a person: ``why`` (the rule), then the ``verdict``."""
+    """When the draft must wait for a person: ``why`` (the rule that holds it back)."""
     outcome: dict[str, Any] | None
     """After send: ``delivery`` (sent, already_sent, in_doubt, failed, retry_later,
     dry_run) and the outbox ``message_key``."""

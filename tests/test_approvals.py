@@ -37,6 +37,7 @@ def waiting(env, session) -> dict:
     summary = json.loads(invoke("run", "--as-of", AS_OF, "--json").stdout)
     assert (summary["sent"], summary["awaiting_approval"]) == (0, 1)
     assert summary["decisions"][0]["delivery"] == "awaiting_approval"
+    assert "INV-1" in summary["decisions"][0]["subject"]  # what waits, at a glance
     [draft] = json.loads(invoke("approvals", "--json").stdout)
     return draft
 

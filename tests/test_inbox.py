@@ -317,10 +317,8 @@ def test_a_wrong_password_raises_a_login_error_at_once_without_retrying(
     imap, make_inbox, monkeypatch
 ):
     attempts = []
-    real_connect = ImapInbox._connect
-    monkeypatch.setattr(
-        ImapInbox, "_connect", lambda self: attempts.append(1) or real_connect(self)
-    )
+    real_connect = ImapInbox.connect
+    monkeypatch.setattr(ImapInbox, "connect", lambda self: attempts.append(1) or real_connect(self))
     inbox = make_inbox(password="wrong", attempts=5, backoff_initial=5.0)
 
     with pytest.raises(InboxLoginError) as caught:

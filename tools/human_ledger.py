@@ -189,9 +189,10 @@ def open_escalations(engine: Engine) -> list[OpenEscalation]:
 
 def resolve_escalation(
     engine: Engine, escalation_id: int, note: str, by: str, now: datetime
-) -> OpenEscalation:
+) -> str:
     """Close the escalation (and the open disputes on its invoices): the chase of the
-    account resumes at the next pass unless something else still holds it."""
+    account resumes at the next pass unless something else still holds it. Returns the
+    account."""
     if not note.strip():
         raise HumanActionError("resolving needs a note (--note)")
     with engine.begin() as conn:
@@ -243,7 +244,4 @@ def resolve_escalation(
             invoices=list(row.invoices),
             next_review_at=at,
         )
-        name = conn.execute(sa.select(Account.name).where(Account.id == row.account_id)).scalar()
-    return OpenEscalation(
-        row.id, row.account_id, name or "", row.opened_at, row.reason, list(row.invoices), False
-    )
+    return str(row.account_id)

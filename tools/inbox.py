@@ -535,7 +535,7 @@ class ImapInbox:
     def _connection(self) -> IMAPClient:
         if self._client is not None:
             return self._client
-        client = self._connect()
+        client = self.connect()
         try:
             if self.processed_folder is not None:
                 self._ensure_folder(client, self.processed_folder)
@@ -548,7 +548,8 @@ class ImapInbox:
         self._selected(info)
         return client
 
-    def _connect(self) -> IMAPClient:
+    def connect(self) -> IMAPClient:
+        """A new logged-in connection (not the inbox's own)."""
         context = self._ssl_context() if self.tls != "none" else None
         client = IMAPClient(
             self.host,
@@ -789,4 +790,4 @@ def imap_connector(settings: Settings) -> Callable[[], IMAPClient]:
     """A function that opens a new logged-in IMAP connection with the ``imap_*`` settings
     (the outbox's Sent-folder check uses it); errors name the missing setting."""
     inbox = ImapInbox.from_settings(settings, MemoryCursorStore())
-    return inbox._connect
+    return inbox.connect

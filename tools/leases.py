@@ -15,6 +15,8 @@ about whether a process is alive, not about business dates.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +24,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tools.tables import Account
+
+
+def worker_id(prefix: str = "") -> str:
+    """A worker's default name in leases: ``<prefix><host>-<pid>``."""
+    return f"{prefix}{socket.gethostname()}-{os.getpid()}"
 
 
 def wall_now() -> datetime:

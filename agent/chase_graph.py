@@ -277,6 +277,11 @@ def send(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     key = outbox.message_key(snapshot.account_id, stage, decision.invoices, now.date())
     if deps.dry_run:
         return {"outcome": {"delivery": "dry_run", "message_key": key}}
+    usage = state.get("usage")
+
+    def log_send(conn: Any) -> None:  # in the same transaction as the outbox's "sent"
+        _log(deps, conn, snapshot.account_id, decision, now, message_key=key, usage=usage)
+
     delivery = deps.deliver(
         outbox.Outgoing(
             key=key,
@@ -292,8 +297,11 @@ def send(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
             headers={},
         ),
         now,
+        on_sent=log_send,
     )
-    update: dict[str, Any] = {"outcome": {"delivery": delivery.outcome, "message_key": key}}
+    update: dict[str, Any] = {
+        "outcome": {"delivery": delivery.outcome, "message_key": key, "logged": delivery.settled}
+    }
     if delivery.outcome in ("in_doubt", "failed"):
         update["decision"] = decision_to_state(escalated(decision, delivery.detail))
     elif delivery.outcome == "blocked":
@@ -315,7 +323,7 @@ def record(state: ChaseState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     snapshot = deps.snapshot(state["account_id"])
     decision = decision_from_state(state["decision"] or {})
-    if not deps.dry_run:
+    if not deps.dry_run and not (state.get("outcome") or {}).get("logged"):
         now = deps.local_now(snapshot)
         with deps.engine.begin() as conn:
             key = (state.get("outcome") or {}).get("message_key")

@@ -22,7 +22,7 @@ from agent.config import Settings
 from agent.snapshot import AccountSnapshot
 from tools.db import session_scope
 from tools.ledger import load_snapshot, load_snapshots
-from tools.outbox import Delivery, Outgoing, deliver
+from tools.outbox import Delivery, OnSent, Outgoing, deliver
 from tools.reply_token import load_secret, make_token, reply_address
 from tools.transports import Transport
 
@@ -98,8 +98,9 @@ class Deps:
         base = self.settings.reply_to or self.settings.from_address
         return reply_address(base, make_token(message_key, self.reply_secret()))
 
-    def deliver(self, message: Outgoing, now: datetime) -> Delivery:
-        """Send ``message`` once through the outbox, from the configured sender."""
+    def deliver(self, message: Outgoing, now: datetime, on_sent: OnSent | None = None) -> Delivery:
+        """Send ``message`` once through the outbox, from the configured sender;
+        ``on_sent`` runs in the transaction that marks it sent."""
         settings = self.settings
         return deliver(
             self.engine,
@@ -110,6 +111,7 @@ class Deps:
             transport=self.transport,
             now=now,
             created_at=self.clock.now(),
+            on_sent=on_sent,
         )
 
     def forget(self, account_id: str) -> None:

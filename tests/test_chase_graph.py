@@ -71,11 +71,11 @@ def test_running_the_same_day_twice_sends_nothing_twice(settings, engine, sessio
     assert len(session.exec(select(Message)).all()) == 1
 
 
-def _left_in_sending(session) -> Message:
+def _left_in_sending(session, day: date = TODAY) -> Message:
     """A crash between "sending" and "sent": the row is there, the mail may be out."""
     from tools.mail import make_message_id
 
-    stuck = add_sent(session, "C-1", "first_overdue", ["INV-1"], TODAY)
+    stuck = add_sent(session, "C-1", "first_overdue", ["INV-1"], day)
     stuck.state = "sending"
     stuck.message_id = make_message_id(stuck.key, "vendor.example")  # as the outbox makes it
     session.add(stuck)
@@ -100,6 +100,40 @@ def test_a_message_left_in_sending_over_smtp_goes_to_a_person(
     assert smtp_server.messages == []  # SMTP cannot tell whether it left: not re-sent
     [logged] = decisions(session)
     assert logged.action == "escalate" and "not re-sent" in logged.reason
+
+
+def test_a_message_left_in_doubt_on_an_earlier_day_stops_the_next_one(
+    settings, engine, session, smtp_server
+):
+    from tools.transports import SmtpTransport
+
+    add_account(session, "C-1")
+    add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))
+    _left_in_sending(session, day=TODAY - timedelta(days=1))  # the daemon was down overnight
+    smtp_server.reset()
+
+    transport = SmtpTransport(smtp_server.host, smtp_server.port, tls="none")
+    summary = run(settings, engine, transport=transport)
+
+    assert (summary.sent, summary.escalated) == (0, 1)
+    assert smtp_server.messages == []
+    [logged] = decisions(session)
+    assert "before a person checks" in logged.reason
+
+
+def test_a_message_left_in_sending_on_an_earlier_day_that_never_left_gives_way(
+    settings, engine, session
+):
+    add_account(session, "C-1")
+    add_invoice(session, "C-1", "INV-1", due=date(2026, 3, 5))
+    stuck = _left_in_sending(session, day=TODAY - timedelta(days=1))
+
+    summary = run(settings, engine)
+
+    assert summary.sent == 1
+    session.refresh(stuck)
+    assert stuck.state == "cancelled"  # never reached the Maildir
+    assert len(outbox_messages(settings)) == 1
 
 
 def test_a_message_left_in_sending_that_never_reached_the_maildir_is_sent_once(

@@ -12,6 +12,7 @@ knows; SMTP with a Sent folder looks there by Message-ID); when it cannot tell,
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import EmailMessage
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from agent.clock import to_utc
 from tools.mail import compose, make_message_id
@@ -44,6 +45,8 @@ def message_key(account_id: str, stage: str, invoices: tuple[str, ...], day: dat
 class Delivery:
     outcome: Outcome
     detail: str
+    settled: bool = False
+    """This call marked the message ``sent`` (and ran ``on_sent`` with it)."""
 
 
 _COLUMNS = (Message.state, Message.message_id, Message.sent_at)
@@ -70,6 +73,11 @@ _CANCEL = (
     .where(Message.key == sa.bindparam("k"), Message.state == "queued")
     .values(state="cancelled", error=sa.bindparam("why"))
 )
+_IN_DOUBT = sa.select(Message.key, Message.message_id).where(
+    Message.account_id == sa.bindparam("a"),
+    Message.state == "sending",
+    Message.key != sa.bindparam("k"),
+)
 _RECLAIM = (
     sa.update(Message)
     .where(Message.key == sa.bindparam("k"), Message.state == "sending")
@@ -82,13 +90,25 @@ _SETTLE = (
 )
 
 
+OnSent = Callable[[Connection], None]
+"""Called in the transaction that marks a message ``sent``: what the caller must write
+with it (the chase logs its send decision there, so a crash never leaves a sent message
+without its line in the decision log)."""
+
+
 def send_once(
-    engine: Engine, row: dict[str, Any], email: EmailMessage, transport: Transport, now: datetime
+    engine: Engine,
+    row: dict[str, Any],
+    email: EmailMessage,
+    transport: Transport,
+    now: datetime,
+    on_sent: OnSent | None = None,
 ) -> Delivery:
     """Send the outbox row ``row`` (the columns of ``Message``) exactly once as far as the
     transport allows: the row is claimed (``sending``) and committed before the transport
-    is called, and settled (``sent``, ``failed`` or back to ``queued``) after. Nothing is
-    claimed for an account a person has flagged (``blocked``)."""
+    is called, and settled (``sent``, ``failed`` or back to ``queued``) after; ``on_sent``
+    runs in the settling transaction. Nothing is claimed for an account a person has
+    flagged (``blocked``)."""
     key = row["key"]
     with engine.begin() as conn:
         existing = conn.execute(_BY_KEY, {"k": key}).first()
@@ -99,6 +119,25 @@ def send_once(
             conn.execute(_CANCEL, {"k": key, "why": why})
             return Delivery("blocked", why)
         if existing is None:
+            # an earlier message to the account cut off mid-send (another day's key): a new
+            # one goes out only once that one is known not to have left
+            for earlier in conn.execute(_IN_DOUBT, {"a": row["account_id"], "k": key}):
+                if was_sent(transport, earlier.message_id) != "not_sent":
+                    return Delivery(
+                        "in_doubt",
+                        f"message {earlier.message_id} was being sent when a run stopped and "
+                        "may have left; nothing more goes to this account before a person "
+                        "checks",
+                    )
+                conn.execute(
+                    _SETTLE,
+                    {
+                        "k": earlier.key,
+                        "state": "cancelled",
+                        "error": "never left (checked after a stop)",
+                        "at": None,
+                    },
+                )
             conn.execute(
                 _CANCEL_STALE, {"a": row["account_id"], "k": key, "why": f"replaced by {key}"}
             )
@@ -110,8 +149,10 @@ def send_once(
             seen = was_sent(transport, existing.message_id)
             if seen == "sent":
                 conn.execute(_SETTLE, {"k": key, "state": "sent", "error": None, "at": to_utc(now)})
+                if on_sent is not None:
+                    on_sent(conn)
                 return Delivery(
-                    "already_sent", f"{existing.message_id} was sent before a run stopped"
+                    "already_sent", f"{existing.message_id} was sent before a run stopped", True
                 )
             if seen == "unknown" or conn.execute(_RECLAIM, {"k": key}).rowcount != 1:
                 return Delivery(
@@ -132,13 +173,22 @@ def send_once(
         return Delivery("retry_later", f"the mail server is unavailable: {exc}")
     except InDoubtSendError as exc:  # stays in ``sending``: the next run asks was_sent
         return Delivery("in_doubt", str(exc))
-    _settle(engine, key, "sent", None, to_utc(now))
-    return Delivery("sent", receipt)
+    _settle(engine, key, "sent", None, to_utc(now), on_sent)
+    return Delivery("sent", receipt, True)
 
 
-def _settle(engine: Engine, key: str, state: str, error: str | None, at: datetime | None) -> None:
+def _settle(
+    engine: Engine,
+    key: str,
+    state: str,
+    error: str | None,
+    at: datetime | None,
+    on_sent: OnSent | None = None,
+) -> None:
     with engine.begin() as conn:
         conn.execute(_SETTLE, {"k": key, "state": state, "error": error, "at": at})
+        if state == "sent" and on_sent is not None:
+            on_sent(conn)
 
 
 @dataclass(frozen=True)
@@ -169,6 +219,7 @@ def deliver(
     transport: Transport,
     now: datetime,
     created_at: datetime,
+    on_sent: OnSent | None = None,
 ) -> Delivery:
     """Compose ``message`` with its fixed Message-ID and send it once through the outbox
     (the chase's reminders and the automatic answers both go this way)."""
@@ -204,4 +255,4 @@ def deliver(
         "body": message.body,
         "created_at": created_at,
     }
-    return send_once(engine, row, email, transport, now)
+    return send_once(engine, row, email, transport, now, on_sent)
